@@ -1,0 +1,7 @@
+"""pytal's operators. Each runs the compiled kernel of ``pytal._C`` for the inputs' device when
+it was built, else its pure-PyTorch reference (``pytal.ops.reference``); ``backend=`` forces one.
+"""
+from pytal.ops._backend import backend_info, extension_loaded
+from pytal.ops.soft_nms import soft_nms
+
+__all__ = ["backend_info", "extension_loaded", "soft_nms"]
