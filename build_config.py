@@ -122,18 +122,31 @@ def define_macros(cuda: bool) -> list[tuple[str, str]]:
 
 
 def _cmake_list(items: list[str]) -> str:
-    return ";".join(items)
+    return "|".join(items)
+
+
+def nvrtc_library(library_dirs: list[str]) -> str:
+    """libnvrtc from the nvidia wheels (torch's CMake config asks for it), or ''."""
+    for d in library_dirs:
+        found = sorted(glob.glob(os.path.join(d, "libnvrtc.so*")))
+        if found:
+            return found[0]
+    return ""
 
 
 def print_cmake() -> None:
-    """Print ``KEY=value`` lines (CMake lists joined by ';') for CMakeLists.txt."""
+    """Print ``KEY=value`` lines for CMakeLists.txt; lists are joined by '|' (CMake's ';'
+    would split the lines)."""
     includes, libs = nvidia_wheel_dirs()
     cuda = with_cuda()
     lines = {
+        "PYTAL_CUDA_HOME": cuda_home() or "",
+        "PYTAL_NVRTC_LIBRARY": nvrtc_library(libs),
+        "PYTAL_CUDA_ARCHS_STRING": cuda_arch_list() if cuda else "",
         "PYTAL_CPU_SOURCES": _cmake_list(cpu_sources()),
         "PYTAL_CUDA_SOURCES": _cmake_list(cuda_sources() if cuda else []),
         "PYTAL_WITH_CUDA": "ON" if cuda else "OFF",
-        "PYTAL_CUDA_ARCHS": cuda_arch_list(),
+        "PYTAL_CUDA_ARCHS": _cmake_list(cuda_arch_list().split(";")),
         "PYTAL_CXX_FLAGS": _cmake_list(CXX_FLAGS),
         "PYTAL_NVCC_FLAGS": _cmake_list(NVCC_FLAGS),
         "PYTAL_LINK_FLAGS": _cmake_list(LINK_FLAGS + (cuda_link_args(libs) if cuda else [])),

@@ -1,0 +1,150 @@
+"""Candidates -> detections for a batch of videos: Soft-NMS, segment voting, top-k per video."""
+from __future__ import annotations
+
+import warnings
+from typing import Optional
+
+import torch
+
+from pytal.ops.soft_nms import soft_nms
+
+VOTING_WEIGHTS = ("score_iou", "score")
+
+_warned_voting_with_multiclass = False
+
+
+def batched_nms(segments: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
+                video_index: Optional[torch.Tensor] = None, *, iou_threshold: float = 0.1,
+                sigma: float = 0.5, min_score: float = 1e-3, method: str = "gaussian",
+                multiclass: bool = True, voting_thresh: float = 0.0, max_seg_num: int = 200,
+                voting_weight: str = "score_iou", backend: Optional[str] = None):
+    """Soft-NMS, optional segment voting and top-k, for one or many videos in one op call.
+
+    Multiclass: each (video, class) is its own Soft-NMS group. Class-agnostic
+    (``multiclass=False``): each video is one group, and with ``voting_thresh > 0`` every
+    kept segment's boundaries are replaced by the weighted mean of the same video's input
+    candidates whose IoU with it (plain lengths, no epsilon) is at least ``voting_thresh``,
+    weighted by score x IoU (``voting_weight="score_iou"``) or by score alone
+    (``"score"``, the weighting of ActionFormer's released code). As in ActionFormer, TriDet
+    and the CLTDR-GMG release, voting applies only to class-agnostic NMS; given with
+    ``multiclass=True`` it has no effect and a warning is issued once.
+
+    Args:
+        segments: (N, 2) float32/float64 ``[start, end]`` in any unit (seconds or feature steps).
+        scores: (N,) same dtype and device.
+        labels: (N,) int64 class of each candidate.
+        video_index: (N,) int64 video of each candidate, or None for a single video.
+        iou_threshold, sigma, min_score, method: Soft-NMS parameters (``pytal.ops.soft_nms``).
+        max_seg_num: at most this many detections per video.
+        backend: forwarded to ``pytal.ops.soft_nms``.
+
+    Returns:
+        ``(segments (M, 2), scores (M,), labels (M,))`` and ``video_index (M,)`` when it was
+        given: videos in ascending order, each sorted by score (descending, ties by selection
+        order), at most ``max_seg_num`` each; on the device of the inputs.
+    """
+    _check_args(segments, scores, labels, video_index, voting_thresh, max_seg_num, voting_weight)
+    videos = video_index if video_index is not None else torch.zeros_like(labels)
+    if multiclass:
+        num_classes = int(labels.max()) + 1 if labels.numel() else 1
+        groups = videos * num_classes + labels
+    else:
+        groups = videos
+    # Selected scores never increase within a group when scores are non-negative, so the
+    # per-video top max_seg_num can only come from each group's first max_seg_num selections.
+    max_per_group = max_seg_num if min_score >= 0 else -1
+    keep, new_scores = soft_nms(segments, scores, groups, iou_threshold=iou_threshold,
+                                sigma=sigma, min_score=min_score, method=method,
+                                max_per_group=max_per_group, backend=backend)
+
+    top = _top_k_per_video(videos[keep], new_scores, max_seg_num)
+    keep, new_scores = keep[top], new_scores[top]
+    out_segments = segments[keep]
+    if voting_thresh > 0:
+        if multiclass:
+            _warn_voting_with_multiclass()
+        else:
+            out_segments = vote_segments(out_segments, videos[keep], segments, scores, videos,
+                                         voting_thresh, weight=voting_weight)
+    result = (out_segments, new_scores, labels[keep])
+    return result + (videos[keep],) if video_index is not None else result
+
+
+def vote_segments(kept: torch.Tensor, kept_videos: torch.Tensor, candidates: torch.Tensor,
+                  candidate_scores: torch.Tensor, candidate_videos: torch.Tensor,
+                  iou_threshold: float, *, weight: str = "score_iou") -> torch.Tensor:
+    """Segment voting: each kept (K, 2) segment becomes the weighted mean of the candidates
+    (N, 2) of its video whose IoU with it is >= ``iou_threshold``. A kept segment with no
+    such candidate (possible only for zero-length segments) is returned unchanged."""
+    out = kept.clone()
+    for video in torch.unique(kept_videos).tolist():
+        rows = (kept_videos == video).nonzero().squeeze(1)
+        cols = (candidate_videos == video).nonzero().squeeze(1)
+        cand, cand_scores = candidates[cols], candidate_scores[cols]
+        anchors = kept[rows]
+        inter = (torch.minimum(anchors[:, None, 1], cand[None, :, 1])
+                 - torch.maximum(anchors[:, None, 0], cand[None, :, 0])).clamp(min=0)
+        union = ((anchors[:, 1] - anchors[:, 0])[:, None] + (cand[:, 1] - cand[:, 0])[None, :]
+                 - inter)
+        iou = torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny),
+                          torch.zeros_like(union))
+        w = (iou >= iou_threshold).to(cand.dtype) * cand_scores[None, :]
+        if weight == "score_iou":
+            w = w * iou
+        total = w.sum(dim=1, keepdim=True)
+        voted = (w @ cand) / total.clamp(min=torch.finfo(total.dtype).tiny)
+        out[rows] = torch.where(total > 0, voted, anchors)
+    return out
+
+
+def _top_k_per_video(videos: torch.Tensor, scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices that order (videos ascending, scores descending; stable) and keep at most k
+    per video."""
+    order = torch.argsort(scores, descending=True, stable=True)
+    order = order[torch.argsort(videos[order], stable=True)]
+    sorted_videos = videos[order]
+    first_of_video = torch.ones_like(sorted_videos, dtype=torch.bool)
+    first_of_video[1:] = sorted_videos[1:] != sorted_videos[:-1]
+    position = torch.arange(len(order), device=order.device)
+    start = torch.cummax(torch.where(first_of_video, position, torch.zeros_like(position)), 0)
+    rank = position - start.values
+    return order[rank < k]
+
+
+def _warn_voting_with_multiclass() -> None:
+    global _warned_voting_with_multiclass
+    if not _warned_voting_with_multiclass:
+        _warned_voting_with_multiclass = True
+        warnings.warn("batched_nms: voting_thresh > 0 has no effect with multiclass=True "
+                      "(voting applies to class-agnostic NMS only, as in ActionFormer and "
+                      "TriDet)", UserWarning, stacklevel=3)
+
+
+def _check_args(segments, scores, labels, video_index, voting_thresh, max_seg_num,
+                voting_weight) -> None:
+    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or labels.dtype != torch.int64:
+        raise ValueError("batched_nms: labels must be an int64 tensor of shape (N,), got "
+                         f"{getattr(labels, 'dtype', type(labels))} "
+                         f"{tuple(getattr(labels, 'shape', ()))}")
+    if isinstance(scores, torch.Tensor) and labels.shape[0] != scores.shape[0]:
+        raise ValueError(f"batched_nms: labels must have shape (N,) = ({scores.shape[0]},), "
+                         f"got {tuple(labels.shape)}")
+    if labels.numel() and int(labels.min()) < 0:
+        raise ValueError("batched_nms: labels must be >= 0")
+    if video_index is not None:
+        if (not isinstance(video_index, torch.Tensor) or video_index.dtype != torch.int64
+                or video_index.shape != labels.shape):
+            raise ValueError("batched_nms: video_index must be an int64 tensor of shape (N,) "
+                             f"= ({labels.shape[0]},)")
+        if video_index.numel() and int(video_index.min()) < 0:
+            raise ValueError("batched_nms: video_index must be >= 0")
+    if isinstance(segments, torch.Tensor) and labels.device != segments.device:
+        raise ValueError(f"batched_nms: labels must be on the device of segments "
+                         f"({segments.device}), got {labels.device}")
+    if not 0.0 <= float(voting_thresh) <= 1.0:
+        raise ValueError(f"batched_nms: voting_thresh must be in [0, 1], got {voting_thresh}")
+    if int(max_seg_num) < 0:
+        raise ValueError(f"batched_nms: max_seg_num must be >= 0, got {max_seg_num}")
+    if voting_weight not in VOTING_WEIGHTS:
+        raise ValueError(f"batched_nms: voting_weight must be one of {list(VOTING_WEIGHTS)}, "
+                         f"got {voting_weight!r}")
