@@ -8,7 +8,7 @@ import torch
 
 from pytal.ops.soft_nms import soft_nms
 
-VOTING_WEIGHTS = ("score_iou", "score")
+VOTING_WEIGHTS = ("score", "score_iou")
 
 _warned_voting_with_multiclass = False
 
@@ -17,17 +17,17 @@ def batched_nms(segments: torch.Tensor, scores: torch.Tensor, labels: torch.Tens
                 video_index: Optional[torch.Tensor] = None, *, iou_threshold: float = 0.1,
                 sigma: float = 0.5, min_score: float = 1e-3, method: str = "gaussian",
                 multiclass: bool = True, voting_thresh: float = 0.0, max_seg_num: int = 200,
-                voting_weight: str = "score_iou", backend: Optional[str] = None):
+                voting_weight: str = "score", backend: Optional[str] = None):
     """Soft-NMS, optional segment voting and top-k, for one or many videos in one op call.
 
     Multiclass: each (video, class) is its own Soft-NMS group. Class-agnostic
     (``multiclass=False``): each video is one group, and with ``voting_thresh > 0`` every
     kept segment's boundaries are replaced by the weighted mean of the same video's input
     candidates whose IoU with it (plain lengths, no epsilon) is at least ``voting_thresh``,
-    weighted by score x IoU (``voting_weight="score_iou"``) or by score alone
-    (``"score"``, the weighting of ActionFormer's released code). As in ActionFormer, TriDet
-    and the CLTDR-GMG release, voting applies only to class-agnostic NMS; given with
-    ``multiclass=True`` it has no effect and a warning is issued once.
+    weighted by score (``voting_weight="score"``, what the released code of ActionFormer,
+    TriDet and CLTDR-GMG computes) or by score x IoU (``"score_iou"``). As in that code,
+    voting applies only to class-agnostic NMS; given with ``multiclass=True`` it has no
+    effect and a warning is issued once.
 
     Args:
         segments: (N, 2) float32/float64 ``[start, end]`` in any unit (seconds or feature steps).
@@ -72,7 +72,7 @@ def batched_nms(segments: torch.Tensor, scores: torch.Tensor, labels: torch.Tens
 
 def vote_segments(kept: torch.Tensor, kept_videos: torch.Tensor, candidates: torch.Tensor,
                   candidate_scores: torch.Tensor, candidate_videos: torch.Tensor,
-                  iou_threshold: float, *, weight: str = "score_iou") -> torch.Tensor:
+                  iou_threshold: float, *, weight: str = "score") -> torch.Tensor:
     """Segment voting: each kept (K, 2) segment becomes the weighted mean of the candidates
     (N, 2) of its video whose IoU with it is >= ``iou_threshold``. A kept segment with no
     such candidate (possible only for zero-length segments) is returned unchanged."""

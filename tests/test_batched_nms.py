@@ -25,7 +25,7 @@ def candidates(num_videos, per_video, num_classes, *, seed):
 
 
 def loop_nms(segments, scores, labels, *, multiclass, max_seg_num, voting_thresh=0.0,
-             voting_weight="score_iou", **nms):
+             voting_weight="score", **nms):
     """One video: per class (or all together) reference Soft-NMS, optional voting, top-k."""
     out_seg, out_score, out_label = [], [], []
     classes = torch.unique(labels).tolist() if multiclass else [None]
@@ -106,7 +106,8 @@ def test_voting_moves_boundaries_towards_overlapping_candidates():
     scores = torch.tensor([0.9, 0.8, 0.7])
     labels = torch.zeros(3, dtype=torch.long)
     plain = batched_nms(segments, scores, labels, multiclass=False, **NMS)
-    voted = batched_nms(segments, scores, labels, multiclass=False, voting_thresh=0.5, **NMS)
+    voted = batched_nms(segments, scores, labels, multiclass=False, voting_thresh=0.5,
+                        voting_weight="score_iou", **NMS)
     assert plain[0][0].tolist() == [0.0, 10.0]
     # iou(0-10, 1-11) = 9/11 >= 0.5: the first detection moves toward [1, 11]
     w0, w1 = 0.9 * 1.0, 0.8 * 9 / 11
