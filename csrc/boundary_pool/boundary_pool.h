@@ -20,19 +20,45 @@ namespace boundary_pool {
 
 enum class Mode : int { kMax = 0, kMean = 1 };
 
-// Type in which feature values are compared: float for fp32/fp16/bf16, double for fp64.
+// Sizes of one call: features (batch, channels, length), intervals per row K. Channel c pools
+// over interval group group_of(c, channels, groups): 2 groups for boundary_pool (start / end
+// regions), 1 for segment_pool.
+struct Problem {
+  int64_t batch = 0;
+  int64_t channels = 0;
+  int64_t length = 0;     // T
+  int64_t intervals = 0;  // K
+  int groups = 1;
+
+  PYTAL_HOST_DEVICE int64_t rows() const { return batch * channels; }
+  PYTAL_HOST_DEVICE bool empty() const { return batch == 0 || channels == 0 || intervals == 0; }
+};
+
+// Type in which feature values are compared and gradients summed: float for fp32/fp16/bf16,
+// double for fp64, with the conversions from and to the storage type T. The CUDA kernels
+// specialise it for __half and __nv_bfloat16, whose implicit conversions torch disables.
 template <typename T>
 struct Compute {
   using type = float;
+  PYTAL_HOST_DEVICE static type load(T x) { return static_cast<type>(x); }
+  PYTAL_HOST_DEVICE static T store(type x) { return static_cast<T>(x); }
 };
 template <>
 struct Compute<double> {
   using type = double;
+  PYTAL_HOST_DEVICE static double load(double x) { return x; }
+  PYTAL_HOST_DEVICE static double store(double x) { return x; }
 };
 
 template <typename T>
 PYTAL_HOST_DEVICE inline typename Compute<T>::type value_at(const T* row, int i) {
-  return static_cast<typename Compute<T>::type>(row[i]);
+  return Compute<T>::load(row[i]);
+}
+
+// A float64 result (a mean) in the storage type, through the compute type.
+template <typename T>
+PYTAL_HOST_DEVICE inline T store_double(double v) {
+  return Compute<T>::store(static_cast<typename Compute<T>::type>(v));
 }
 
 // a ranks strictly above b in the max order: larger, or NaN against a number.
@@ -112,6 +138,26 @@ PYTAL_HOST_DEVICE inline double interval_mean(const double* prefix, int lo, int 
 // Interval group of channel c among C channels split into `groups` equal blocks.
 PYTAL_HOST_DEVICE inline int group_of(int64_t c, int64_t channels, int groups) {
   return groups == 1 ? 0 : static_cast<int>(c / (channels / groups));
+}
+
+// The intervals of one feature row, read from int32 bounds (B, K, groups, 2): interval k is
+// [lo(k), hi(k)].
+struct RowIntervals {
+  const int32_t* base;  // bounds of interval 0 of this row's group
+  int64_t stride;       // int32 elements between consecutive intervals (2 * groups)
+  int64_t count;        // K
+
+  PYTAL_HOST_DEVICE int lo(int64_t k) const { return base[k * stride]; }
+  PYTAL_HOST_DEVICE int hi(int64_t k) const { return base[k * stride + 1]; }
+  PYTAL_HOST_DEVICE int length(int64_t k) const { return hi(k) - lo(k) + 1; }
+};
+
+// Row r = b * channels + c of features (B, C, T).
+PYTAL_HOST_DEVICE inline RowIntervals intervals_of(const int32_t* bounds, const Problem& p,
+                                                   int64_t row) {
+  const int64_t b = row / p.channels;
+  const int g = group_of(row % p.channels, p.channels, p.groups);
+  return {bounds + (b * p.intervals * p.groups + g) * 2, 2 * int64_t(p.groups), p.intervals};
 }
 
 }  // namespace boundary_pool

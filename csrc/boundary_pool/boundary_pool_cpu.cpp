@@ -16,22 +16,6 @@ namespace pytal {
 namespace boundary_pool {
 namespace {
 
-// The intervals of one row: interval k is [lo(k), hi(k)].
-struct RowIntervals {
-  const int32_t* base;  // bounds of interval 0 of this row's group
-  int64_t stride;       // int32 elements between consecutive intervals (2 * groups)
-  int64_t count;        // K
-
-  int lo(int64_t k) const { return base[k * stride]; }
-  int hi(int64_t k) const { return base[k * stride + 1]; }
-};
-
-RowIntervals intervals_of(const int32_t* bounds, const Problem& p, int64_t row) {
-  const int64_t b = row / p.channels;
-  const int g = group_of(row % p.channels, p.channels, p.groups);
-  return {bounds + (b * p.intervals * p.groups + g) * 2, 2 * int64_t(p.groups), p.intervals};
-}
-
 // Per-thread scratch reused across rows.
 struct Scratch {
   std::vector<int32_t> table;
@@ -45,7 +29,7 @@ template <typename T>
 void row_argmax(const T* row, int n, const RowIntervals& iv, Scratch& s) {
   s.argmax.resize(iv.count);
   int64_t total_length = 0;
-  for (int64_t k = 0; k < iv.count; ++k) total_length += iv.hi(k) - iv.lo(k) + 1;
+  for (int64_t k = 0; k < iv.count; ++k) total_length += iv.length(k);
   if (!prefer_table(n, total_length, iv.count)) {
     for (int64_t k = 0; k < iv.count; ++k) s.argmax[k] = scan_argmax(row, iv.lo(k), iv.hi(k));
     return;
@@ -72,7 +56,7 @@ void forward_row(const T* row, int n, const RowIntervals& iv, Mode mode, Scratch
   s.sums.assign(n + 1, 0.0);
   for (int t = 0; t < n; ++t) s.sums[t + 1] = s.sums[t] + static_cast<double>(row[t]);
   for (int64_t k = 0; k < iv.count; ++k) {
-    out[k] = static_cast<T>(interval_mean(s.sums.data(), iv.lo(k), iv.hi(k)));
+    out[k] = store_double<T>(interval_mean(s.sums.data(), iv.lo(k), iv.hi(k)));
   }
 }
 
@@ -86,21 +70,21 @@ void backward_row(const T* row, const T* grad, int n, const RowIntervals& iv, Mo
     row_argmax(row, n, iv, s);
     std::vector<typename Compute<T>::type> acc(n, 0);
     for (int64_t k = 0; k < iv.count; ++k) {
-      acc[s.argmax[k]] += static_cast<typename Compute<T>::type>(grad[k]);
+      acc[s.argmax[k]] += Compute<T>::load(grad[k]);
     }
-    for (int t = 0; t < n; ++t) grad_row[t] = static_cast<T>(acc[t]);
+    for (int t = 0; t < n; ++t) grad_row[t] = Compute<T>::store(acc[t]);
     return;
   }
   s.sums.assign(n + 1, 0.0);
   for (int64_t k = 0; k < iv.count; ++k) {
-    const double share = static_cast<double>(grad[k]) / double(iv.hi(k) - iv.lo(k) + 1);
+    const double share = static_cast<double>(grad[k]) / double(iv.length(k));
     s.sums[iv.lo(k)] += share;
     s.sums[iv.hi(k) + 1] -= share;
   }
   double running = 0.0;
   for (int t = 0; t < n; ++t) {
     running += s.sums[t];
-    grad_row[t] = static_cast<T>(running);
+    grad_row[t] = store_double<T>(running);
   }
 }
 

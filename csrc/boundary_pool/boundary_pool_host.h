@@ -12,18 +12,6 @@
 namespace pytal {
 namespace boundary_pool {
 
-// Sizes of one call. Channel c pools over interval group group_of(c, channels, groups).
-struct Problem {
-  int64_t batch = 0;
-  int64_t channels = 0;
-  int64_t length = 0;     // T
-  int64_t intervals = 0;  // K
-  int groups = 1;         // 2 for boundary_pool (start / end regions), 1 for segment_pool
-
-  int64_t rows() const { return batch * channels; }
-  bool empty() const { return batch == 0 || channels == 0 || intervals == 0; }
-};
-
 // "max" or "mean"; anything else raises naming `mode`.
 Mode parse_mode(std::string_view mode);
 
