@@ -136,6 +136,27 @@ def test_activitynet_lengths_and_baseline(device):
 
 
 @ext
+@pytest.mark.cuda
+@pytest.mark.parametrize("op,mode,width", CASES)
+@pytest.mark.parametrize("length,num", [(40000, 16), (64, 50000)])
+def test_cuda_rows_beyond_shared_memory(op, mode, width, length, num):
+    """Rows longer than 32767 positions, or too many intervals for the backward's shared
+    memory, take the warp-per-output kernels."""
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(1, 2, length, generator=g).cuda().requires_grad_()
+    seg = make_segments(1, num, length, width, generator=g, device="cuda")
+    xr = x.detach().clone().requires_grad_()
+    got = pool(op, x, seg, mode, "extension")
+    want = pool(op, xr, seg, mode, "reference")
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    grad = torch.randn(got.shape, generator=g).cuda()
+    (got * grad).sum().backward()
+    (want * grad).sum().backward()
+    # mean: thousands of float32 contributions per position in the reference
+    torch.testing.assert_close(x.grad, xr.grad, rtol=1e-4, atol=1e-4)
+
+
+@ext
 @pytest.mark.parametrize("device", DEVICES)
 def test_nan_features_are_maximal(device):
     x = torch.tensor([[[1.0, float("nan"), 3.0, float("nan")]] * 2], device=device)
