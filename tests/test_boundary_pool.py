@@ -183,6 +183,7 @@ def test_clamping_and_truncation(device):
         assert torch.equal(pytal.ops.boundary_pool(x, seg, backend=backend), want)
         assert torch.equal(pytal.ops.boundary_pool(x, seg.clamp(-99, 99).long(),
                                                    backend=backend), want)
+        assert torch.equal(pytal.ops.boundary_pool(x, seg.half(), backend=backend), want)
 
 
 @ext
