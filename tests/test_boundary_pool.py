@@ -157,6 +157,26 @@ def test_cuda_rows_beyond_shared_memory(op, mode, width, length, num):
 
 
 @ext
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_cuda_max_matches_cpu_bitwise(dtype):
+    """Both kernels pick the same first argmax and sum each position's gradients in
+    ascending k in the same type."""
+    g = torch.Generator().manual_seed(7)
+    x = tied_features(2, 8, 300, g, dtype=dtype)
+    seg = make_segments(2, 400, 300, 4, generator=g)
+    grad = torch.randn(2, 8, 400, generator=g).to(dtype)
+    results = []
+    for device in ("cpu", "cuda"):
+        xd = x.to(device).requires_grad_()
+        out = pytal.ops.boundary_pool(xd, seg.to(device), backend="extension")
+        out.backward(grad.to(device))
+        results.append((out.cpu(), xd.grad.cpu()))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+
+
+@ext
 @pytest.mark.parametrize("device", DEVICES)
 def test_nan_features_are_maximal(device):
     x = torch.tensor([[[1.0, float("nan"), 3.0, float("nan")]] * 2], device=device)
