@@ -4,8 +4,9 @@
 // row. The row is loaded once into shared memory; max mode builds the row's sparse table there
 // (when the row's intervals are long enough to pay for it, else each thread scans its
 // intervals in shared memory) and answers every interval with two lookups; mean mode builds
-// float64 prefix sums with a block scan. Backward recomputes the argmaxes and lets each
-// position sum its contributions in ascending k (no atomics: deterministic).
+// float64 prefix sums with a block scan. Backward recomputes the argmaxes (max) or fills a
+// float64 difference array (mean); each position is accumulated by the one thread that owns
+// it, in ascending k (no atomics: deterministic).
 // Long rows: a warp per output reduces its interval cooperatively.
 #include "boundary_pool/boundary_pool_cuda.h"
 
@@ -49,11 +50,13 @@ __host__ __device__ inline size_t align16(size_t bytes) { return (bytes + 15) / 
 struct Layout {
   size_t table = 0;   // Index [levels * n]          max
   size_t row = 0;     // T [n]                        max, forward mean
-  size_t prefix = 0;  // double [n + 1]               forward mean
+  size_t prefix = 0;  // double [n + 1]               mean
   size_t argmax = 0;  // Index [K]                    backward max
   size_t grads = 0;   // ComputeT [K]                 backward max
+  size_t sums = 0;    // ComputeT [n]                 backward max
   size_t bounds = 0;  // Index [2K] (lo, hi)          backward mean
   size_t shares = 0;  // double [K]                   backward mean
+  size_t diff = 0;    // double [n + 1]               backward mean
   size_t bytes = 0;
 };
 
@@ -71,6 +74,8 @@ __host__ __device__ Layout shared_layout(int n, int64_t k, Mode mode, bool backw
       at = align16(at + sizeof(Index) * k);
       l.grads = at;
       at = align16(at + sizeof(ComputeT<T>) * k);
+      l.sums = at;
+      at = align16(at + sizeof(ComputeT<T>) * n);
     }
   } else if (!backward) {
     l.prefix = at;
@@ -82,6 +87,10 @@ __host__ __device__ Layout shared_layout(int n, int64_t k, Mode mode, bool backw
     at = align16(at + sizeof(Index) * 2 * k);
     l.shares = at;
     at = align16(at + sizeof(double) * k);
+    l.diff = at;
+    at = align16(at + sizeof(double) * (n + 1));
+    l.prefix = at;
+    at = align16(at + sizeof(double) * (n + 1));
   }
   l.bytes = at;
   return l;
@@ -204,6 +213,11 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Position t of a row belongs to thread t % kThreads (the launch uses kThreads threads). In
+// the backward pass the owner alone accumulates into t, visiting k in ascending order, so
+// the sums need no atomics and are deterministic.
+__device__ __forceinline__ bool owns(int t) { return t % kThreads == int(threadIdx.x); }
+
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
     backward_rows_kernel(const T* __restrict__ features, const T* __restrict__ grad_out,
@@ -211,6 +225,7 @@ __global__ void __launch_bounds__(kThreads)
                          T* __restrict__ grad_in) {
   extern __shared__ __align__(16) unsigned char shared[];
   __shared__ int64_t warp_sums[kWarps];
+  __shared__ double warp_totals[kWarps];
   const int64_t r = blockIdx.x;
   const int n = static_cast<int>(p.length);
   const Layout lay = shared_layout<T>(n, p.intervals, mode, /*backward=*/true);
@@ -218,42 +233,49 @@ __global__ void __launch_bounds__(kThreads)
   const T* g = grad_out + r * p.intervals;
   T* gx = grad_in + r * n;
   if (mode == Mode::kMean) {
+    // grad[k] / length added at lo and subtracted at hi + 1 of a difference array (by the
+    // owners of those positions), whose prefix sums are the gradient: O(K + n) per row.
     Index* lohi = shared_at<Index>(shared, lay.bounds);
     double* shares = shared_at<double>(shared, lay.shares);
+    double* diff = shared_at<double>(shared, lay.diff);
+    double* prefix = shared_at<double>(shared, lay.prefix);
     for (int64_t k = threadIdx.x; k < iv.count; k += blockDim.x) {
       lohi[2 * k] = static_cast<Index>(iv.lo(k));
       lohi[2 * k + 1] = static_cast<Index>(iv.hi(k));
       shares[k] = as_double(g[k]) / double(iv.length(k));
     }
+    for (int t = threadIdx.x; t <= n; t += blockDim.x) diff[t] = 0.0;
     __syncthreads();
-    for (int t = threadIdx.x; t < n; t += blockDim.x) {
-      double acc = 0.0;
-      for (int64_t k = 0; k < iv.count; ++k) {
-        if (lohi[2 * k] <= t && t <= lohi[2 * k + 1]) acc += shares[k];
-      }
-      gx[t] = store_double<T>(acc);
+    for (int64_t k = 0; k < iv.count; ++k) {
+      const int lo = lohi[2 * k];
+      const int end = lohi[2 * k + 1] + 1;
+      if (owns(lo)) diff[lo] += shares[k];
+      if (owns(end)) diff[end] -= shares[k];
     }
+    __syncthreads();
+    block_prefix_sums(diff, n, prefix, warp_totals);
+    for (int t = threadIdx.x; t < n; t += blockDim.x) gx[t] = store_double<T>(prefix[t + 1]);
     return;
   }
   T* row = shared_at<T>(shared, lay.row);
   Index* table = shared_at<Index>(shared, lay.table);
   Index* argmax = shared_at<Index>(shared, lay.argmax);
   ComputeT<T>* grads = shared_at<ComputeT<T>>(shared, lay.grads);
+  ComputeT<T>* sums = shared_at<ComputeT<T>>(shared, lay.sums);
   load_row(features + r * n, n, row);
   const bool use_table = build_table_if_worth(row, n, iv, table, warp_sums);
   for (int64_t k = threadIdx.x; k < iv.count; k += blockDim.x) {
     argmax[k] = static_cast<Index>(interval_argmax(row, table, n, iv, k, use_table));
     grads[k] = Compute<T>::load(g[k]);
   }
+  for (int t = threadIdx.x; t < n; t += blockDim.x) sums[t] = 0;
   __syncthreads();
   // Ascending k, starting from 0, in the compute type: the CPU kernel's order exactly.
-  for (int t = threadIdx.x; t < n; t += blockDim.x) {
-    ComputeT<T> acc = 0;
-    for (int64_t k = 0; k < iv.count; ++k) {
-      if (argmax[k] == t) acc += grads[k];
-    }
-    gx[t] = Compute<T>::store(acc);
+  for (int64_t k = 0; k < iv.count; ++k) {
+    const int t = argmax[k];
+    if (owns(t)) sums[t] += grads[k];
   }
+  for (int t = threadIdx.x; t < n; t += blockDim.x) gx[t] = Compute<T>::store(sums[t]);
 }
 
 // ---- long rows: a warp per output ----------------------------------------------------------
