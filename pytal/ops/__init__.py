@@ -3,5 +3,6 @@ it was built, else its pure-PyTorch reference (``pytal.ops.reference``); ``backe
 """
 from pytal.ops._backend import backend_info, extension_loaded
 from pytal.ops.soft_nms import soft_nms
+from pytal.ops.trident_decode import trident_decode
 
-__all__ = ["backend_info", "extension_loaded", "soft_nms"]
+__all__ = ["backend_info", "extension_loaded", "soft_nms", "trident_decode"]

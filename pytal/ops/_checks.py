@@ -44,3 +44,10 @@ def check_finite(name: str, t: torch.Tensor, *, op: str) -> None:
 def check_choice(name: str, value, choices: Sequence, *, op: str) -> None:
     if value not in choices:
         raise ValueError(f"pytal.ops.{op}: {name} must be one of {list(choices)}, got {value!r}")
+
+
+def check_index_range(name: str, t: torch.Tensor, size: int, *, op: str) -> None:
+    """Integer tensor ``t`` holds values in [0, size) (one host synchronisation on CUDA)."""
+    if t.numel() and not bool(((t >= 0) & (t < size)).all()):
+        raise ValueError(f"pytal.ops.{op}: {name} must hold values in [0, {size}), got "
+                         f"values in [{int(t.min())}, {int(t.max())}]")
