@@ -1,6 +1,7 @@
 // CPU kernels of trident_decode: the per-element functions of trident_decode.h in
-// at::parallel_for loops. Forward and boundary gradients run over (b, c, t) with t fastest
-// (contiguous logit rows); offset gradients over (b, t, side, i), each reducing over classes.
+// at::parallel_for loops. The forward runs over (b, t, c) with c fastest (contiguous
+// outputs), boundary gradients over (b, c, t) with t fastest (contiguous gradient rows),
+// offset gradients over (b, t, side, i), each reducing over classes.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -33,11 +34,13 @@ std::tuple<at::Tensor, at::Tensor> forward_cpu(const at::Tensor& start_logits,
     const scalar_t* op = O.data_ptr<scalar_t>();
     scalar_t* outp = out.data_ptr<scalar_t>();
     Acc* statp = stats.data_ptr<Acc>();
-    at::parallel_for(0, s.batch * s.classes * s.length, kGrain, [&](int64_t lo, int64_t hi) {
+    // (b, t, c) with c fastest: out and stats are written contiguously, and the Cb logit
+    // rows a position reads stay in cache for the next position.
+    at::parallel_for(0, s.batch * s.length * s.classes, kGrain, [&](int64_t lo, int64_t hi) {
       for (int64_t n = lo; n < hi; ++n) {
-        const int64_t t = n % s.length;
-        const int64_t bc = n / s.length;
-        forward_at<Acc>(sp, ep, op, s, bc / s.classes, t, bc % s.classes, outp, statp);
+        const int64_t c = n % s.classes;
+        const int64_t bt = n / s.classes;
+        forward_at<Acc>(sp, ep, op, s, bt / s.length, bt % s.length, c, outp, statp);
       }
     });
   });
