@@ -138,9 +138,13 @@ def _setup_context(ctx, inputs, output) -> None:
     _, stats = output
     ctx.save_for_backward(start_logits, end_logits, offset_logits, stats)
     ctx.mark_non_differentiable(stats)
+    # Otherwise autograd allocates a zero gradient for stats, as large as stats itself.
+    ctx.set_materialize_grads(False)
 
 
 def _backward(ctx, grad_out, _grad_stats):
+    if grad_out is None:  # out did not reach the loss
+        return None, None, None
     start_logits, end_logits, offset_logits, stats = ctx.saved_tensors
     return torch.ops.pytal.trident_decode_backward(grad_out.contiguous(), start_logits,
                                                    end_logits, offset_logits, stats)
