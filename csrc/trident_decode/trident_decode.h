@@ -166,6 +166,24 @@ PYTAL_HOST_DEVICE inline Acc logit_grad(Acc z, Acc lse, Acc mean, Acc distance, 
   return grad_mean * exp_of(z - lse) * (distance - mean);
 }
 
+// Backward of one (b, t, c, side) in scatter form, for kernels that own the gradient rows
+// they write (the CPU kernel): adds each bin's logit gradient to grad_row[p] (the boundary
+// logit it read, when inside [0, T)) and to grad_offset_row[i].
+template <typename Acc, typename T>
+PYTAL_HOST_DEVICE inline void scatter_window_grad(const T* row, const T* offset, int side,
+                                                  int64_t t, const Shape& s, Acc lse, Acc mean,
+                                                  Acc grad_mean, Acc* grad_row,
+                                                  Acc* grad_offset_row) {
+  for (int64_t i = 0; i < s.bins; ++i) {
+    const int64_t p = window_pos(side, t, i, s.bins);
+    const bool inside = p >= 0 && p < s.length;
+    const Acc z = (inside ? to_acc<Acc>(row[p]) : Acc(0)) + to_acc<Acc>(offset[i]);
+    const Acc g = logit_grad(z, lse, mean, bin_distance<Acc>(side, i, s.bins), grad_mean);
+    if (inside) grad_row[p] += g;
+    grad_offset_row[i] += g;
+  }
+}
+
 // Gradient of the boundary logit at position p of row (b, c) on `side`: that logit is bin
 // i = p - t + (K-1) (left) or i = p - t (right) of the K positions t whose window covers p.
 template <typename Acc, typename T>

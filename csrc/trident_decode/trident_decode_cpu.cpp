@@ -1,11 +1,14 @@
-// CPU kernels of trident_decode: the per-element functions of trident_decode.h in
-// at::parallel_for loops. The forward runs over (b, t, c) with c fastest (contiguous
-// outputs), boundary gradients over (b, c, t) with t fastest (contiguous gradient rows),
-// offset gradients over (b, t, side, i), each reducing over classes.
+// CPU kernels of trident_decode: the functions of trident_decode.h in at::parallel_for
+// loops. The forward and the index form are the CUDA kernels' per-element functions; the
+// backward uses the scatter form (one exp per window bin instead of the gather form's two),
+// since a CPU task can own whole gradient rows.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "trident_decode/trident_decode.h"
 #include "trident_decode/trident_decode_host.h"
@@ -34,17 +37,70 @@ std::tuple<at::Tensor, at::Tensor> forward_cpu(const at::Tensor& start_logits,
     const scalar_t* op = O.data_ptr<scalar_t>();
     scalar_t* outp = out.data_ptr<scalar_t>();
     Acc* statp = stats.data_ptr<Acc>();
-    // (b, t, c) with c fastest: out and stats are written contiguously, and the Cb logit
-    // rows a position reads stay in cache for the next position.
-    at::parallel_for(0, s.batch * s.length * s.classes, kGrain, [&](int64_t lo, int64_t hi) {
-      for (int64_t n = lo; n < hi; ++n) {
-        const int64_t c = n % s.classes;
-        const int64_t bt = n / s.classes;
-        forward_at<Acc>(sp, ep, op, s, bt / s.length, bt % s.length, c, outp, statp);
+    // Positions (b, t) in parallel, classes innermost: out and stats are written
+    // contiguously, and the Cb logit rows a position reads stay in cache for the next one.
+    const int64_t grain = std::max<int64_t>(1, kGrain / s.classes);
+    at::parallel_for(0, s.batch * s.length, grain, [&](int64_t lo, int64_t hi) {
+      for (int64_t bt = lo; bt < hi; ++bt) {
+        const int64_t b = bt / s.length, t = bt % s.length;
+        for (int64_t c = 0; c < s.classes; ++c) forward_at<Acc>(sp, ep, op, s, b, t, c, outp, statp);
       }
     });
   });
   return {out, stats};
+}
+
+// The backward in one pass over (b, t, c, side, bin), one exp each: tasks own groups of
+// classes of one batch item, so they scatter into their own gradient rows of start/end
+// logits; the offset gradient, summed over classes, goes to a buffer per class group,
+// reduced at the end in a fixed order. Extra memory: min(Cb, threads) * B*T*2*K values.
+template <typename scalar_t>
+void backward_cpu_kernel(const at::Tensor& G, const at::Tensor& S, const at::Tensor& E,
+                         const at::Tensor& O, const at::Tensor& stats, const Shape& s,
+                         at::Tensor& grad_start, at::Tensor& grad_end, at::Tensor& grad_offset) {
+  using Acc = acc_t<scalar_t>;
+  const int64_t groups = std::min<int64_t>(s.classes, at::get_num_threads());
+  const int64_t per_offset = s.length * 2 * s.bins;  // offset values of one batch item
+  auto partial = at::zeros({groups, s.batch, per_offset}, stats.options());
+  const scalar_t* gp = G.data_ptr<scalar_t>();
+  const scalar_t* sp = S.data_ptr<scalar_t>();
+  const scalar_t* ep = E.data_ptr<scalar_t>();
+  const scalar_t* op = O.data_ptr<scalar_t>();
+  const Acc* statp = stats.data_ptr<Acc>();
+  Acc* partp = partial.data_ptr<Acc>();
+  scalar_t* grad_rows[2] = {grad_start.data_ptr<scalar_t>(), grad_end.data_ptr<scalar_t>()};
+  const scalar_t* rows[2] = {sp, ep};
+
+  at::parallel_for(0, s.batch * groups, 1, [&](int64_t lo, int64_t hi) {
+    std::vector<Acc> grad_row(s.length);
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t b = task / groups, g = task % groups;
+      Acc* offset_acc = partp + (g * s.batch + b) * per_offset;
+      for (int64_t c = g * s.classes / groups; c < (g + 1) * s.classes / groups; ++c) {
+        for (int side = 0; side < 2; ++side) {
+          std::fill(grad_row.begin(), grad_row.end(), Acc(0));
+          const scalar_t* row = boundary_row(rows[side], s, b, c);
+          for (int64_t t = 0; t < s.length; ++t) {
+            const int64_t at = btc_index(s, b, t, c) * 2 + side;
+            scatter_window_grad<Acc>(row, offset_row(op, s, b, t, side), side, t, s,
+                                     statp[at * 2 + 1], statp[at * 2 + 0], to_acc<Acc>(gp[at]),
+                                     grad_row.data(), offset_acc + (t * 2 + side) * s.bins);
+          }
+          scalar_t* out_row = grad_rows[side] + (b * s.classes + c) * s.length;
+          for (int64_t p = 0; p < s.length; ++p) out_row[p] = from_acc<scalar_t>(grad_row[p]);
+        }
+      }
+    }
+  });
+  scalar_t* gop = grad_offset.data_ptr<scalar_t>();
+  const int64_t total = s.batch * per_offset;
+  at::parallel_for(0, total, kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t n = lo; n < hi; ++n) {
+      Acc sum = 0;
+      for (int64_t g = 0; g < groups; ++g) sum += partp[g * total + n];
+      gop[n] = from_acc<scalar_t>(sum);
+    }
+  });
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const at::Tensor& grad_out,
@@ -58,43 +114,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cpu(const at::Tensor& gr
   auto grad_end = at::empty_like(end_logits, at::MemoryFormat::Contiguous);
   auto grad_offset = at::zeros_like(offset_logits, at::MemoryFormat::Contiguous);
   if (grad_out.numel() == 0) return {grad_start, grad_end, grad_offset};
-  const auto G = grad_out.contiguous();
-  const auto S = start_logits.contiguous();
-  const auto E = end_logits.contiguous();
-  const auto O = offset_logits.contiguous();
-  const auto st = stats.contiguous();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, S.scalar_type(),
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, start_logits.scalar_type(),
                                   "trident_decode_backward", [&] {
-    using Acc = acc_t<scalar_t>;
-    const scalar_t* gp = G.data_ptr<scalar_t>();
-    const scalar_t* sp = S.data_ptr<scalar_t>();
-    const scalar_t* ep = E.data_ptr<scalar_t>();
-    const scalar_t* op = O.data_ptr<scalar_t>();
-    const Acc* statp = st.data_ptr<Acc>();
-    scalar_t* gsp = grad_start.data_ptr<scalar_t>();
-    scalar_t* gep = grad_end.data_ptr<scalar_t>();
-    scalar_t* gop = grad_offset.data_ptr<scalar_t>();
-    const int64_t rows = s.batch * s.classes * s.length;
-    at::parallel_for(0, rows, kGrain, [&](int64_t lo, int64_t hi) {
-      for (int64_t n = lo; n < hi; ++n) {
-        const int64_t p = n % s.length;
-        const int64_t bc = n / s.length;
-        const int64_t b = bc / s.classes, c = bc % s.classes;
-        gsp[n] = from_acc<scalar_t>(boundary_grad_at<Acc>(gp, sp, op, statp, s, 0, b, c, p));
-        gep[n] = from_acc<scalar_t>(boundary_grad_at<Acc>(gp, ep, op, statp, s, 1, b, c, p));
-      }
-    });
-    const int64_t offsets = s.batch * s.length * 2 * s.bins;
-    const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, s.classes));
-    at::parallel_for(0, offsets, grain, [&](int64_t lo, int64_t hi) {
-      for (int64_t n = lo; n < hi; ++n) {
-        const int64_t i = n % s.bins;
-        const int side = static_cast<int>((n / s.bins) % 2);
-        const int64_t bt = n / (2 * s.bins);
-        gop[n] = from_acc<scalar_t>(offset_grad_at<Acc>(gp, sp, ep, op, statp, s, side,
-                                                        bt / s.length, bt % s.length, i));
-      }
-    });
+    backward_cpu_kernel<scalar_t>(grad_out.contiguous(), start_logits.contiguous(),
+                                  end_logits.contiguous(), offset_logits.contiguous(),
+                                  stats.contiguous(), s, grad_start, grad_end, grad_offset);
   });
   return {grad_start, grad_end, grad_offset};
 }
