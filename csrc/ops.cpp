@@ -12,10 +12,11 @@ TORCH_LIBRARY(pytal, m) {
 
   // Trident relative boundary decoding (TriDet). out (B, T, Cb, 2): expected (left, right)
   // distances; stats (B, T, Cb, 2, 2): per side (mean, log-sum-exp) in the accumulation dtype,
-  // all the backward needs. See DESIGN.md "trident_decode".
+  // all the backward needs, or empty (0,) when save_stats is false (inference).
+  // See DESIGN.md "trident_decode".
   m.def(
-      "trident_decode(Tensor start_logits, Tensor end_logits, Tensor offset_logits) -> "
-      "(Tensor out, Tensor stats)");
+      "trident_decode(Tensor start_logits, Tensor end_logits, Tensor offset_logits, "
+      "bool save_stats=True) -> (Tensor out, Tensor stats)");
   // Gradients of trident_decode's out for its three inputs, from the saved stats.
   m.def(
       "trident_decode_backward(Tensor grad_out, Tensor start_logits, Tensor end_logits, "

@@ -139,6 +139,18 @@ def test_opcheck():
 
 
 @ext
+def test_inference_keeps_no_stats():
+    s, e, o = make_inputs(2, 3, 9, 4)
+    out, stats = torch.ops.pytal.trident_decode(s, e, o, False)
+    assert stats.numel() == 0
+    torch.testing.assert_close(out, trident_decode(s, e, o, backend="reference"), **FP32)
+    torch.library.opcheck(torch.ops.pytal.trident_decode.default, (s, e, o, False))
+    with torch.no_grad():
+        got = trident_decode(*make_inputs(2, 3, 9, 4, requires_grad=True))
+    torch.testing.assert_close(got, out, **FP32)
+
+
+@ext
 def test_torch_compile_forward_backward():
     inputs = make_inputs(1, 2, 12, 5, requires_grad=True)
     g = torch.randn(1, 12, 2, 2)

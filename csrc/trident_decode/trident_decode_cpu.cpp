@@ -22,9 +22,10 @@ constexpr int64_t kGrain = 2048;
 
 std::tuple<at::Tensor, at::Tensor> forward_cpu(const at::Tensor& start_logits,
                                                const at::Tensor& end_logits,
-                                               const at::Tensor& offset_logits) {
+                                               const at::Tensor& offset_logits,
+                                               bool save_stats) {
   const Shape s = check_inputs(start_logits, end_logits, offset_logits);
-  auto [out, stats] = allocate_forward(start_logits, s);
+  auto [out, stats] = allocate_forward(start_logits, s, save_stats);
   if (out.numel() == 0) return {out, stats};
   const auto S = start_logits.contiguous();
   const auto E = end_logits.contiguous();
@@ -36,7 +37,7 @@ std::tuple<at::Tensor, at::Tensor> forward_cpu(const at::Tensor& start_logits,
     const scalar_t* ep = E.data_ptr<scalar_t>();
     const scalar_t* op = O.data_ptr<scalar_t>();
     scalar_t* outp = out.data_ptr<scalar_t>();
-    Acc* statp = stats.data_ptr<Acc>();
+    Acc* statp = save_stats ? stats.data_ptr<Acc>() : nullptr;
     // Positions (b, t) in parallel, classes innermost: out and stats are written
     // contiguously, and the Cb logit rows a position reads stay in cache for the next one.
     const int64_t grain = std::max<int64_t>(1, kGrain / s.classes);

@@ -39,10 +39,11 @@ cudaStream_t stream_of(const at::Tensor& t) {
 
 std::tuple<at::Tensor, at::Tensor> forward_cuda(const at::Tensor& start_logits,
                                                 const at::Tensor& end_logits,
-                                                const at::Tensor& offset_logits) {
+                                                const at::Tensor& offset_logits,
+                                                bool save_stats) {
   const Shape s = check_inputs(start_logits, end_logits, offset_logits);
   const c10::cuda::CUDAGuard guard(start_logits.device());
-  auto [out, stats] = allocate_forward(start_logits, s);
+  auto [out, stats] = allocate_forward(start_logits, s, save_stats);
   if (out.numel() == 0) return {out, stats};
   const auto S = start_logits.contiguous();
   const auto E = end_logits.contiguous();
@@ -50,8 +51,9 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const at::Tensor& start_logits,
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, S.scalar_type(),
                                   "trident_decode_cuda", [&] {
     using Acc = acc_t<scalar_t>;
+    Acc* statp = save_stats ? stats.data_ptr<Acc>() : nullptr;
     C10_CUDA_CHECK(launch_forward(ptr<scalar_t>(S), ptr<scalar_t>(E), ptr<scalar_t>(O), s,
-                                  ptr<scalar_t>(out), stats.data_ptr<Acc>(), stream_of(S)));
+                                  ptr<scalar_t>(out), statp, stream_of(S)));
   });
   return {out, stats};
 }

@@ -84,10 +84,12 @@ at::ScalarType acc_type(at::ScalarType dtype) {
 }
 
 std::tuple<at::Tensor, at::Tensor> allocate_forward(const at::Tensor& start_logits,
-                                                    const Shape& s) {
+                                                    const Shape& s, bool save_stats) {
   auto out = at::empty({s.batch, s.length, s.classes, 2}, start_logits.options());
-  auto stats = at::empty({s.batch, s.length, s.classes, 2, 2},
-                         start_logits.options().dtype(acc_type(start_logits.scalar_type())));
+  const auto stats_options =
+      start_logits.options().dtype(acc_type(start_logits.scalar_type()));
+  auto stats = save_stats ? at::empty({s.batch, s.length, s.classes, 2, 2}, stats_options)
+                          : at::empty({0}, stats_options);
   return {out, stats};
 }
 

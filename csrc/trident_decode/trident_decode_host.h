@@ -29,9 +29,10 @@ void check_index(const Shape& s, const at::Tensor& logits, const at::Tensor& bat
 // Accumulation dtype of the kernels: double for double inputs, float otherwise.
 at::ScalarType acc_type(at::ScalarType dtype);
 
-// Uninitialised (out (B, T, Cb, 2), stats (B, T, Cb, 2, 2)).
+// Uninitialised (out (B, T, Cb, 2), stats (B, T, Cb, 2, 2)); stats is empty (0,) when
+// save_stats is false.
 std::tuple<at::Tensor, at::Tensor> allocate_forward(const at::Tensor& start_logits,
-                                                    const Shape& s);
+                                                    const Shape& s, bool save_stats);
 
 }  // namespace trident_decode
 }  // namespace pytal

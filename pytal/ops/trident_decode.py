@@ -34,7 +34,13 @@ def trident_decode(start_logits: torch.Tensor, end_logits: torch.Tensor,
 
     The kernels keep only O(B*T*Cb) state for the backward (never the (B, T, Cb, K)
     probabilities), accumulate in float32 for float16/bfloat16 inputs, and give gradients for
-    all three inputs (the offset gradient is summed over classes).
+    all three inputs (the offset gradient is summed over classes). Without autograd they keep
+    nothing beyond the output.
+
+    Finite logits of any magnitude give finite outputs and gradients. Inputs are not scanned
+    for NaN/inf (that pass would cost as much as the op): a NaN or +inf logit makes the
+    outputs whose windows read it NaN; a -inf logit gives its bin probability 0 (a window of
+    only -inf gives NaN); the same in every backend.
 
     Args:
         start_logits: (B, Cb, T) start-boundary logits; Cb classes, or 1 for a class-agnostic
@@ -67,7 +73,9 @@ def trident_decode(start_logits: torch.Tensor, end_logits: torch.Tensor,
                                                     batch, cls, pos)
     if which == "reference":
         return reference.trident_decode(start_logits, end_logits, offset_logits)
-    out, _ = torch.ops.pytal.trident_decode(start_logits, end_logits, offset_logits)
+    # Without autograd the backward's stats (twice the output's size) are not kept.
+    save_stats = _needs_grad(start_logits, end_logits, offset_logits)
+    out, _ = torch.ops.pytal.trident_decode(start_logits, end_logits, offset_logits, save_stats)
     return out
 
 
@@ -114,11 +122,12 @@ def _check_index(index, start_logits: torch.Tensor):
 
 
 @register_fake("trident_decode")
-def _trident_decode_fake(start_logits, end_logits, offset_logits):
+def _trident_decode_fake(start_logits, end_logits, offset_logits, save_stats=True):
     b, c, t = start_logits.shape
     acc = torch.float64 if start_logits.dtype == torch.float64 else torch.float32
+    stats_shape = (b, t, c, 2, 2) if save_stats else (0,)
     return (start_logits.new_empty((b, t, c, 2)),
-            start_logits.new_empty((b, t, c, 2, 2), dtype=acc))
+            start_logits.new_empty(stats_shape, dtype=acc))
 
 
 @register_fake("trident_decode_backward")
@@ -134,7 +143,7 @@ def _trident_decode_index_fake(start_logits, end_logits, offset_logits, batch, c
 
 
 def _setup_context(ctx, inputs, output) -> None:
-    start_logits, end_logits, offset_logits = inputs
+    start_logits, end_logits, offset_logits, _save_stats = inputs
     _, stats = output
     ctx.save_for_backward(start_logits, end_logits, offset_logits, stats)
     ctx.mark_non_differentiable(stats)
@@ -144,10 +153,11 @@ def _setup_context(ctx, inputs, output) -> None:
 
 def _backward(ctx, grad_out, _grad_stats):
     if grad_out is None:  # out did not reach the loss
-        return None, None, None
+        return None, None, None, None
     start_logits, end_logits, offset_logits, stats = ctx.saved_tensors
-    return torch.ops.pytal.trident_decode_backward(grad_out.contiguous(), start_logits,
-                                                   end_logits, offset_logits, stats)
+    grads = torch.ops.pytal.trident_decode_backward(grad_out.contiguous(), start_logits,
+                                                    end_logits, offset_logits, stats)
+    return (*grads, None)
 
 
 register_autograd("trident_decode", _backward, setup_context=_setup_context)
