@@ -78,6 +78,26 @@ def test_forward_and_grads_match_reference(shape):
 
 
 @ext
+def test_strided_inputs_and_partial_losses():
+    """Heads often give (B, T, Cb) logits viewed as (B, Cb, T); losses often use one side."""
+    b, c, t, k = 2, 3, 15, 6
+    s, e, o = make_inputs(b, c, t, k)
+    views = [s.transpose(1, 2).contiguous().requires_grad_(),
+             e.transpose(1, 2).contiguous().requires_grad_(),
+             o.permute(0, 1, 3, 2).contiguous().requires_grad_()]
+
+    def loss(backend):
+        out = trident_decode(views[0].transpose(1, 2), views[1].transpose(1, 2),
+                             views[2].permute(0, 1, 3, 2), backend=backend)
+        return (out[..., 0] * torch.arange(c)).sum() + out[:, ::2, :, 1].sum()
+
+    want = torch.autograd.grad(loss("reference"), views)
+    got = torch.autograd.grad(loss("extension"), views)
+    for w, x in zip(want, got):
+        torch.testing.assert_close(x, w, **FP32)
+
+
+@ext
 @pytest.mark.parametrize("scale", [50.0, 1e3])
 def test_large_logits_stay_finite(scale):
     shape = (1, 3, 24, 17)
