@@ -8,6 +8,7 @@ extension has one, else its pure-PyTorch reference. ``backend="reference"`` or
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any, Callable, Optional
 
 import torch
@@ -56,12 +57,25 @@ def choose_backend(op: str, device: torch.device, backend: Optional[str]) -> str
     return backend
 
 
+def _in_extension(op: str) -> bool:
+    """True when the loaded extension defines ``pytal::<op>``. A loaded extension without it
+    was built from older sources: warn, and let the op run on its reference."""
+    if _extension is None:
+        return False
+    if hasattr(torch.ops.pytal, op):
+        return True
+    warnings.warn(f"pytal._C has no operator pytal::{op}: it was built from older sources; "
+                  "rebuild it (pip install --no-build-isolation -e .). Until then "
+                  f"pytal.ops.{op} runs on its reference.", RuntimeWarning, stacklevel=3)
+    return False
+
+
 def register_fake(op: str) -> Callable[[Callable], Callable]:
-    """Decorator: the fake (meta) kernel of ``pytal::<op>``, registered when the extension is
-    loaded (so ``torch.compile`` and ``opcheck`` can trace the op); a no-op otherwise."""
+    """Decorator: the fake (meta) kernel of ``pytal::<op>``, registered when the extension
+    defines the op (so ``torch.compile`` and ``opcheck`` can trace it); a no-op otherwise."""
 
     def decorator(fn: Callable) -> Callable:
-        if _extension is not None:
+        if _in_extension(op):
             torch.library.register_fake(f"pytal::{op}")(fn)
         return fn
 
@@ -75,7 +89,7 @@ def register_autograd(op: str, backward: Callable, *,
     The reference path is plain PyTorch and differentiates by itself; this makes the
     extension's op differentiable too (backward usually calls the op's backward kernel).
     """
-    if _extension is not None:
+    if _in_extension(op):
         torch.library.register_autograd(f"pytal::{op}", backward, setup_context=setup_context)
 
 
