@@ -1,0 +1,41 @@
+"""JSON in and out: read a path or take a loaded mapping; write atomically (temp file + rename)."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any, Mapping, Union
+
+PathOrDict = Union[str, os.PathLike, Mapping[str, Any]]
+
+
+def read_json(source: PathOrDict, *, what: str = "JSON") -> tuple[dict, str]:
+    """``(data, description)`` from a JSON path or an already loaded mapping.
+
+    ``description`` is the path, or ``"<what dict>"`` for a mapping (used in error messages).
+    """
+    if isinstance(source, Mapping):
+        return dict(source), f"<{what} dict>"
+    path = os.fspath(source)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    with open(path, "r", encoding="utf-8") as f:
+        return json.load(f), path
+
+
+def write_json(path: Union[str, os.PathLike], data: Any, *, indent: Union[int, None] = None) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so
+    readers never see a half-written file."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=indent)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,157 @@
+"""Temporal action detection mAP with the ActivityNet protocol.
+
+Semantics follow the official evaluator (ActivityNet ``Evaluation/eval_detection.py``):
+
+* Ground truth: the annotations of the videos of ``subset``. The classes are the labels that
+  occur there; mAP is the mean AP over them.
+* Per class, detections are ranked by descending score (ties: the order of the prediction
+  file, i.e. a stable sort) and matched greedily (:mod:`pytal.evaluation.matching`): each
+  ground-truth instance at most once per tIoU threshold.
+* AP: :func:`pytal.evaluation.ap.interpolated_average_precision`; a class without detections
+  scores 0.
+* Detections of a video that is not in ``subset`` count as false positives of their class,
+  as in the official code (it ranks them with the others and finds no ground truth for them);
+  ``unknown_videos="ignore"`` drops them instead, for prediction files that cover several subsets.
+* Detections whose label is not a ground-truth class of the subset are dropped with a warning
+  (the official code stops with a KeyError).
+
+Where pytal differs: a tIoU with an empty union (two zero-length segments) is 0, where the
+official code divides 0 by 0 and counts the NaN as a match; score ties are broken by file order
+(the official ``argsort()[::-1]`` leaves them to the sorting algorithm); blocked videos are
+not fetched from a server.
+"""
+from __future__ import annotations
+
+import warnings
+from itertools import chain, repeat
+from typing import Any, Mapping
+
+import numpy as np
+
+from pytal.data.annotations import load_instances
+from pytal.data.jsonio import PathOrDict, read_json
+from pytal.evaluation.ap import class_average_precision
+from pytal.evaluation.matching import match_detections
+from pytal.evaluation.thresholds import ThresholdSpec, parse_tiou_thresholds
+
+UNKNOWN_VIDEO_MODES = ("false_positive", "ignore")
+
+
+class _GroundTruth:
+    """The subset's instances as arrays: ``video`` / ``label`` indices, ``segments`` (G, 2) s."""
+
+    def __init__(self, source: PathOrDict, subset: str) -> None:
+        table = load_instances(source, subset)
+        self.video_index = {v: i for i, v in enumerate(table.video_ids)}
+        self.labels = sorted(set(table.labels))
+        if not self.labels:
+            raise ValueError(f"{table.source}: subset {subset!r} has no annotated action "
+                             "to evaluate against")
+        self.label_index = {n: i for i, n in enumerate(self.labels)}
+        self.video, self.segments = table.video, table.segments
+        self.label = np.fromiter(map(self.label_index.__getitem__, table.labels), np.int64,
+                                 count=len(table.labels))
+
+
+class _Predictions:
+    """The submission's detections as arrays, in file order (``video`` -1: not in the subset)."""
+
+    def __init__(self, source: PathOrDict, gt: _GroundTruth, unknown_videos: str) -> None:
+        data, where = read_json(source, what="prediction")
+        results = data.get("results") if isinstance(data, Mapping) else None
+        if not isinstance(results, Mapping):
+            raise ValueError(f"{where}: missing field 'results' (expected {{video_id: [{{'label', "
+                             "'score', 'segment'}, ...]}})")
+        bad = [v for v, dets in results.items() if not isinstance(dets, list)]
+        if bad:
+            raise ValueError(f"{where}: results[{bad[0]!r}] must be a list of detections")
+        counts = [len(dets) for dets in results.values()]
+        detections = list(chain.from_iterable(results.values()))
+        try:
+            labels = [d["label"] for d in detections]
+            scores = [d["score"] for d in detections]
+            segments = [d["segment"] for d in detections]
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{where}: every detection needs 'label', 'score' and 'segment' "
+                             f"({err!r} in one of them)") from None
+        try:
+            if set(map(len, segments)) - {2}:
+                raise ValueError("a segment is not [start, end]")
+            self.score = np.fromiter(scores, np.float64, count=len(scores))
+            self.segments = np.fromiter(chain.from_iterable(segments), np.float64,
+                                        count=2 * len(segments)).reshape(-1, 2)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: every detection needs a numeric 'score' and a "
+                             "'segment' [start, end] in seconds") from None
+        if not (np.isfinite(self.score).all() and np.isfinite(self.segments).all()):
+            raise ValueError(f"{where}: scores and segments must be finite numbers (NaN/inf found)")
+        video_of = [gt.video_index.get(v, -1) for v in results]
+        self.video = np.repeat(np.asarray(video_of, np.int64), counts)
+        try:
+            self.label = np.fromiter(map(gt.label_index.get, labels, repeat(-1, len(labels))),
+                                     np.int64, count=len(labels))
+        except TypeError:
+            raise ValueError(f"{where}: every detection's 'label' must be a class name") from None
+        keep = self.label >= 0
+        if not keep.all():
+            unknown = sorted({str(n) for n, k in zip(labels, keep) if not k})
+            warnings.warn(f"{where}: ignoring {int((~keep).sum())} detections whose label is not "
+                          f"a ground-truth class of the subset: {unknown[:10]}"
+                          f"{' ...' if len(unknown) > 10 else ''}", stacklevel=3)
+        outside = self.video < 0
+        if outside.any():
+            count = sum(1 for v, n in zip(video_of, counts) if v < 0 and n)
+            action = "ignored" if unknown_videos == "ignore" else "counted as false positives"
+            warnings.warn(f"{where}: {int(outside.sum())} detections of {count} videos not in the "
+                          f"subset are {action}", stacklevel=3)
+            if unknown_videos == "ignore":
+                keep &= ~outside
+        if not keep.all():
+            self.video, self.label = self.video[keep], self.label[keep]
+            self.score, self.segments = self.score[keep], self.segments[keep]
+
+
+def evaluate(ground_truth: PathOrDict, predictions: PathOrDict, *, subset: str,
+             tiou_thresholds: ThresholdSpec, unknown_videos: str = "false_positive") -> dict[str, Any]:
+    """Detection mAP of a submission against ActivityNet-style ground truth.
+
+    Args:
+        ground_truth: annotation JSON path or loaded dict (``{"database": ...}``).
+        predictions: submission JSON path or loaded dict:
+            ``{"version", "results": {video_id: [{"label", "score", "segment": [s, e]}]},
+            "external_data": {}}``, segments in seconds.
+        subset: the ground-truth subset to evaluate on (e.g. ``"test"``, ``"validation"``).
+        tiou_thresholds: numbers, ``"start:stop:step"``, or a preset (``"thumos14"``:
+            0.3:0.7:0.1, ``"activitynet"``: 0.5:0.95:0.05).
+        unknown_videos: ``"false_positive"`` (the official behaviour) or ``"ignore"`` for
+            detections of videos outside ``subset``.
+
+    Returns:
+        ``{"tiou_thresholds": [R floats], "mAP": [R floats], "average_mAP": float,
+        "per_class_ap": {label: [R floats]}}`` (labels sorted).
+    """
+    if unknown_videos not in UNKNOWN_VIDEO_MODES:
+        raise ValueError(f"unknown_videos must be one of {UNKNOWN_VIDEO_MODES}, got {unknown_videos!r}")
+    thresholds = np.asarray(parse_tiou_thresholds(tiou_thresholds), dtype=np.float64)
+    gt = _GroundTruth(ground_truth, subset)
+    pred = _Predictions(predictions, gt, unknown_videos)
+    ap = average_precision(gt, pred, thresholds)                      # (R, K)
+    m_ap = ap.mean(axis=1)
+    return {
+        "tiou_thresholds": thresholds.tolist(),
+        "mAP": m_ap.tolist(),
+        "average_mAP": float(m_ap.mean()),
+        "per_class_ap": {label: ap[:, k].tolist() for k, label in enumerate(gt.labels)},
+    }
+
+
+def average_precision(gt: _GroundTruth, pred: _Predictions, thresholds: np.ndarray) -> np.ndarray:
+    """(R, K) AP per threshold and ground-truth class."""
+    num_classes, num_videos = len(gt.labels), len(gt.video_index)
+    order = np.lexsort((-pred.score, pred.label))                   # by class, score descending
+    label, video = pred.label[order], pred.video[order]
+    group = np.where(video >= 0, label * num_videos + video, -1)
+    tp = match_detections(group, pred.segments[order], gt.label * num_videos + gt.video,
+                          gt.segments, thresholds)
+    bounds = np.searchsorted(label, np.arange(num_classes + 1))
+    return class_average_precision(tp, bounds, np.bincount(gt.label, minlength=num_classes))

@@ -1,0 +1,59 @@
+"""tIoU threshold sets: the usual presets and the ``start:stop:step`` notation of the CLI."""
+from __future__ import annotations
+
+import math
+from typing import Sequence, Union
+
+#: THUMOS14 protocol: 0.3, 0.4, ..., 0.7.
+THUMOS14_TIOU = (0.3, 0.4, 0.5, 0.6, 0.7)
+#: ActivityNet protocol: 0.5, 0.55, ..., 0.95.
+ACTIVITYNET_TIOU = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+
+PRESETS = {"thumos14": THUMOS14_TIOU, "thumos": THUMOS14_TIOU,
+           "activitynet": ACTIVITYNET_TIOU, "anet": ACTIVITYNET_TIOU}
+
+ThresholdSpec = Union[str, float, Sequence[float]]
+
+
+def tiou_range(start: float, stop: float, step: float) -> list[float]:
+    """``start, start + step, ..., stop`` (inclusive), rounded to 10 decimals so that
+    ``tiou_range(0.3, 0.7, 0.1)`` is exactly ``[0.3, 0.4, 0.5, 0.6, 0.7]``."""
+    if not step > 0:
+        raise ValueError(f"tIoU step must be > 0, got {step!r}")
+    count = int(math.floor((stop - start) / step + 1e-9)) + 1
+    if count < 1:
+        raise ValueError(f"empty tIoU range {start}:{stop}:{step}")
+    return [round(start + i * step, 10) for i in range(count)]
+
+
+def parse_tiou_thresholds(spec: ThresholdSpec) -> list[float]:
+    """Thresholds from a preset name (``"thumos14"``, ``"activitynet"``), ``"start:stop:step"``,
+    ``"0.3,0.5,0.7"``, a number, or a sequence of numbers. Each must lie in (0, 1]."""
+    if isinstance(spec, str):
+        text = spec.strip().lower()
+        if text in PRESETS:
+            values = list(PRESETS[text])
+        elif ":" in text:
+            parts = text.split(":")
+            if len(parts) != 3:
+                raise ValueError(f"tIoU range must be 'start:stop:step', got {spec!r}")
+            try:
+                values = tiou_range(*(float(p) for p in parts))
+            except ValueError as err:
+                raise ValueError(f"bad tIoU range {spec!r}: {err}") from None
+        else:
+            try:
+                values = [float(p) for p in text.split(",")]
+            except ValueError:
+                raise ValueError(f"tIoU thresholds must be a preset {sorted(PRESETS)}, "
+                                 f"'start:stop:step' or comma-separated numbers, got {spec!r}") from None
+    elif isinstance(spec, (int, float)):
+        values = [float(spec)]
+    else:
+        values = [float(v) for v in spec]
+    if not values:
+        raise ValueError("no tIoU thresholds given")
+    bad = [v for v in values if not 0.0 < v <= 1.0]
+    if bad:
+        raise ValueError(f"tIoU thresholds must lie in (0, 1], got {bad}")
+    return values
