@@ -35,17 +35,25 @@ PYTAL_HOST_DEVICE inline Filter<T> load_filter(const T* w1, const T* b1, const T
   return Filter<T>{w1[c], w1[C + c], b1[c], b1[C + c], w2[c], w2[C + c], b2[c], b2[C + c]};
 }
 
+// The pointwise functions are written without branches (min / max / compare-to-number):
+// their inputs are data-dependent, and on the CPU a mispredicted branch per element cost more
+// than the arithmetic.
 template <typename T>
-PYTAL_HOST_DEVICE inline T relu_of(T x) { return x > T(0) ? x : T(0); }
+PYTAL_HOST_DEVICE inline T relu_of(T x) { return max_of(x, T(0)); }
 
+// 1 where x > 0, else 0 (the slope of relu, as torch takes it).
+template <typename T>
+PYTAL_HOST_DEVICE inline T positive(T x) { return static_cast<T>(x > T(0)); }
+
+// x - clamp(x, -lambd, lambd): x - lambd above lambd, x + lambd below -lambd, exactly 0 between.
 template <typename T>
 PYTAL_HOST_DEVICE inline T softshrink_of(T x, T lambd) {
-  return x > lambd ? x - lambd : (x < -lambd ? x + lambd : T(0));
+  return x - min_of(max_of(x, -lambd), lambd);
 }
 
 template <typename T>
 PYTAL_HOST_DEVICE inline T softshrink_slope(T x, T lambd) {
-  return (x > lambd || x < -lambd) ? T(1) : T(0);
+  return static_cast<T>(x > lambd) + static_cast<T>(x < -lambd);
 }
 
 // Frequency k of a length-T real signal is its own conjugate (DC, and Nyquist for even T):
@@ -77,54 +85,79 @@ PYTAL_HOST_DEVICE inline FilterState<T> filter_state(T ur, T ui, const Filter<T>
   return s;
 }
 
+// P = U * W(U) at a frequency that is not self-conjugate (orthonormal U).
+template <typename T>
+PYTAL_HOST_DEVICE inline void filter_product(T ur, T ui, const Filter<T>& p, T lambd, T& pr,
+                                             T& pi) {
+  const FilterState<T> s = filter_state(ur, ui, p, lambd);
+  pr = ur * s.wr - ui * s.wi;
+  pi = ur * s.wi + ui * s.wr;
+}
+
 // Forward at frequency k, in place: spec[0..1] holds U * in_scale on entry (in_scale turns an
 // unnormalised transform into the orthonormal one) and P * out_scale on exit.
 template <typename T>
 PYTAL_HOST_DEVICE inline void filter_forward(T* spec, int64_t k, int64_t T_len,
                                              const Filter<T>& p, T lambd, T in_scale,
                                              T out_scale) {
-  const T ur = spec[0] * in_scale, ui = spec[1] * in_scale;
+  T pr, pi;
+  filter_product(spec[0] * in_scale, spec[1] * in_scale, p, lambd, pr, pi);
+  spec[0] = pr * out_scale;
+  spec[1] = self_conjugate(k, T_len) ? T(0) : pi * out_scale;
+}
+
+// Vector-Jacobian product of the filter at one frequency: from U and dL/dP, dL/dU (du_r, du_i)
+// and the filter parameters' gradient contributions, in the order of kFilterGrads.
+template <typename T>
+struct FilterVjp {
+  T du_r, du_i;
+  T param[kFilterGrads];
+};
+
+template <typename T>
+PYTAL_HOST_DEVICE inline FilterVjp<T> filter_vjp(T ur, T ui, T dpr, T dpi, const Filter<T>& p,
+                                                 T lambd) {
   const FilterState<T> s = filter_state(ur, ui, p, lambd);
-  spec[0] = (ur * s.wr - ui * s.wi) * out_scale;
-  spec[1] = self_conjugate(k, T_len) ? T(0) : (ur * s.wi + ui * s.wr) * out_scale;
+  FilterVjp<T> v;
+  // P = U * W
+  v.du_r = dpr * s.wr + dpi * s.wi;
+  v.du_i = dpi * s.wr - dpr * s.wi;
+  // W = softshrink(z2)
+  const T dz2r = (dpr * ur + dpi * ui) * softshrink_slope(s.z2r, lambd);
+  const T dz2i = (dpi * ur - dpr * ui) * softshrink_slope(s.z2i, lambd);
+  // z2 = cmul(h, w2) + b2
+  v.param[4] = dz2r * s.hr + dz2i * s.hi;
+  v.param[5] = dz2i * s.hr - dz2r * s.hi;
+  v.param[6] = dz2r;
+  v.param[7] = dz2i;
+  const T dz1r = (dz2r * p.w2r + dz2i * p.w2i) * positive(s.z1r);
+  const T dz1i = (dz2i * p.w2r - dz2r * p.w2i) * positive(s.z1i);
+  // z1 = cmul(U, w1) + b1
+  v.param[0] = dz1r * ur + dz1i * ui;
+  v.param[1] = dz1i * ur - dz1r * ui;
+  v.param[2] = dz1r;
+  v.param[3] = dz1i;
+  v.du_r += dz1r * p.w1r + dz1i * p.w1i;
+  v.du_i += dz1i * p.w1r - dz1r * p.w1i;
+  return v;
 }
 
 // Backward at frequency k. grad[0..1] holds rfft(dL/dg) * in_scale on entry; on exit it holds
-// dL/dU / c_k * out_scale (c_k = 1 for self-conjugate frequencies, else 2), so that
-// irfft(grad) is the spectral part of dL/du. `spec` holds U * in_scale. Adds the filter's
-// parameter gradients to acc[kFilterGrads] (order of kFilterGrads).
+// dL/dU / c_k * out_scale (c_k = 1 for self-conjugate frequencies, else 2: irfft's adjoint
+// counts the others twice), so that irfft(grad) is the spectral part of dL/du. `spec` holds
+// U * in_scale. Adds the filter's parameter gradients to acc[kFilterGrads].
 template <typename T>
 PYTAL_HOST_DEVICE inline void filter_backward(T* grad, const T* spec, int64_t k, int64_t T_len,
                                               const Filter<T>& p, T lambd, T in_scale,
                                               T out_scale, T* acc) {
   const bool self_conj = self_conjugate(k, T_len);
   const T c = self_conj ? T(1) : T(2);
-  const T ur = spec[0] * in_scale, ui = spec[1] * in_scale;
-  const T dpr = grad[0] * in_scale * c, dpi = grad[1] * in_scale * c;
-  const FilterState<T> s = filter_state(ur, ui, p, lambd);
-  // P = U * W
-  T dur = dpr * s.wr + dpi * s.wi;
-  T dui = dpi * s.wr - dpr * s.wi;
-  // W = softshrink(z2)
-  const T dz2r = (dpr * ur + dpi * ui) * softshrink_slope(s.z2r, lambd);
-  const T dz2i = (dpi * ur - dpr * ui) * softshrink_slope(s.z2i, lambd);
-  // z2 = cmul(h, w2) + b2
-  acc[4] += dz2r * s.hr + dz2i * s.hi;
-  acc[5] += dz2i * s.hr - dz2r * s.hi;
-  acc[6] += dz2r;
-  acc[7] += dz2i;
-  const T dz1r = (dz2r * p.w2r + dz2i * p.w2i) * (s.z1r > T(0) ? T(1) : T(0));
-  const T dz1i = (dz2i * p.w2r - dz2r * p.w2i) * (s.z1i > T(0) ? T(1) : T(0));
-  // z1 = cmul(U, w1) + b1
-  acc[0] += dz1r * ur + dz1i * ui;
-  acc[1] += dz1i * ur - dz1r * ui;
-  acc[2] += dz1r;
-  acc[3] += dz1i;
-  dur += dz1r * p.w1r + dz1i * p.w1i;
-  dui += dz1i * p.w1r - dz1r * p.w1i;
+  const FilterVjp<T> v = filter_vjp(spec[0] * in_scale, spec[1] * in_scale,
+                                    grad[0] * in_scale * c, grad[1] * in_scale * c, p, lambd);
+  for (int i = 0; i < kFilterGrads; ++i) acc[i] += v.param[i];
   const T scale = out_scale / c;
-  grad[0] = dur * scale;
-  grad[1] = self_conj ? T(0) : dui * scale;
+  grad[0] = v.du_r * scale;
+  grad[1] = self_conj ? T(0) : v.du_i * scale;
 }
 
 // Depthwise correlation of one output: sum_j w[j] * xp[j], xp = the zero-padded input shifted
@@ -162,9 +195,9 @@ PYTAL_HOST_DEVICE inline void gated_backward(T dout, T g, T l, T f, Gating gatin
                                              T& df) {
   if (gating == Gating::kPaper) {
     const T L = relu_of(g) * l + g;
-    const T dL = dout * (T(1) + (L > T(0) ? f : T(0)));
+    const T dL = dout * (T(1) + positive(L) * f);
     df = dout * relu_of(L);
-    dg = dL * (T(1) + (g > T(0) ? l : T(0)));
+    dg = dL * (T(1) + positive(g) * l);
     dl = dL * relu_of(g);
     return;
   }

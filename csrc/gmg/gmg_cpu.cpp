@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "gmg/gmg.h"
@@ -31,15 +32,26 @@ struct RowParams {
   Filter<T> filter(int64_t c) const { return load_filter(w1, b1, w2, b2, c, C); }
 };
 
+// Frequencies [1, end) of a length-T spectrum are not self-conjugate: the loops below run
+// them without the per-frequency case (so that they vectorise) and the rest one by one.
+int64_t interior_end(int64_t T_len) { return T_len / 2 + (T_len % 2); }
+
 // In place on spec (rows, F, 2): U -> U * W(U).
 template <typename T>
 void filter_forward_rows(T* spec, int64_t rows, int64_t F, int64_t T_len, const RowParams<T>& p,
                          T lambd) {
+  const int64_t end = interior_end(T_len);
   at::parallel_for(0, rows, grain(F), [&](int64_t first, int64_t last) {
     for (int64_t r = first; r < last; ++r) {
       const Filter<T> f = p.filter(r % p.C);
       T* row = spec + r * F * 2;
-      for (int64_t k = 0; k < F; ++k) filter_forward(row + 2 * k, k, T_len, f, lambd, T(1), T(1));
+#pragma omp simd
+      for (int64_t k = 1; k < end; ++k) {
+        filter_product(row[2 * k], row[2 * k + 1], f, lambd, row[2 * k], row[2 * k + 1]);
+      }
+      for (int64_t k = 0; k < F; k = (k == 0 ? std::max<int64_t>(end, 1) : k + 1)) {
+        filter_forward(row + 2 * k, k, T_len, f, lambd, T(1), T(1));
+      }
     }
   });
 }
@@ -52,20 +64,37 @@ void pad_row(const S* u, int64_t T_len, int k, T* pad) {
   for (int64_t t = 0; t < T_len; ++t) pad[p + t] = static_cast<T>(u[t]);
 }
 
+// out[t] = sum_j w[j] * pad[t + j] for t < n: gmg.h's conv_window at every t, with the loop
+// over t innermost so that it vectorises (the CUDA kernel calls conv_window per thread).
+template <typename T>
+void correlate_row(const T* pad, const T* w, int k, int64_t n, T* out) {
+  std::fill(out, out + n, T(0));
+  for (int j = 0; j < k; ++j) {
+    const T wj = w[j];
+    const T* src = pad + j;
+    for (int64_t t = 0; t < n; ++t) out[t] += wj * src[t];
+  }
+}
+
 template <typename S, typename T>
 void gated_forward_rows(const S* u, const T* g, S* out, int64_t rows, int64_t T_len,
                         const RowParams<T>& p, Gating gating) {
   at::parallel_for(0, rows, grain(T_len), [&](int64_t first, int64_t last) {
-    std::vector<T> pad(T_len + p.k - 1);
+    std::vector<T> pad(T_len + p.k - 1), conv(T_len);
     for (int64_t r = first; r < last; ++r) {
-      const int64_t c = r % p.C;
-      const T* w = p.cw + c * p.k;
-      pad_row(u + r * T_len, T_len, p.k, pad.data());
+      const int64_t c = r % p.C, base = r * T_len;
+      const T cb = p.cb[c], a = p.a[c], ab = p.ab[c];
+      pad_row(u + base, T_len, p.k, pad.data());
+      correlate_row(pad.data(), p.cw + c * p.k, p.k, T_len, conv.data());
       const T* x = pad.data() + p.k / 2;
-      for (int64_t t = 0; t < T_len; ++t) {
-        const T l = conv_window(pad.data() + t, w, p.k) + p.cb[c];
-        const T f = p.a[c] * x[t] + p.ab[c];
-        out[r * T_len + t] = static_cast<S>(gated_forward(x[t], g[r * T_len + t], l, f, gating));
+      if (gating == Gating::kPaper) {  // hoisted so that each loop has no branch
+        for (int64_t t = 0; t < T_len; ++t)
+          out[base + t] = static_cast<S>(gated_forward(x[t], g[base + t], conv[t] + cb,
+                                                       a * x[t] + ab, Gating::kPaper));
+      } else {
+        for (int64_t t = 0; t < T_len; ++t)
+          out[base + t] = static_cast<S>(gated_forward(x[t], g[base + t], conv[t] + cb,
+                                                       a * x[t] + ab, Gating::kRelease));
       }
     }
   });
@@ -76,38 +105,47 @@ void gated_forward_rows(const S* u, const T* g, S* out, int64_t rows, int64_t T_
 template <typename S, typename T>
 void gated_backward_rows(const S* dout, const S* u, const T* g, T* dg, T* du, T* sums,
                          int64_t rows, int64_t T_len, const RowParams<T>& p, Gating gating) {
-  const int k = p.k;
+  const int k = p.k, half = k / 2;
   const int64_t width = k + kGatedExtraGrads;
   at::parallel_for(0, rows, grain(T_len), [&](int64_t first, int64_t last) {
-    std::vector<T> pad(T_len + k - 1), dl_pad(T_len + 2 * (k - 1));
+    // dl_pad[half + t] = dl[t], zeros outside [0, T); flipped = the kernel reversed, so that
+    // the transposed conv is a correlation of dl_pad with it (conv_transpose_window).
+    std::vector<T> pad(T_len + k - 1), conv(T_len), dl_pad(T_len + k - 1), flipped(k);
     for (int64_t r = first; r < last; ++r) {
       const int64_t c = r % p.C, base = r * T_len;
       const T* w = p.cw + c * k;
+      const T cb = p.cb[c], a = p.a[c], ab = p.ab[c];
       pad_row(u + base, T_len, k, pad.data());
-      const T* x = pad.data() + k / 2;
-      T* dl = dl_pad.data() + (k - 1);  // dl[t], zeros for t in [-(k-1), 0) and [T, T+k-1)
+      correlate_row(pad.data(), w, k, T_len, conv.data());
+      const T* x = pad.data() + half;
+      T* dl = dl_pad.data() + half;
       std::fill(dl_pad.begin(), dl_pad.end(), T(0));
       T* acc = sums + r * width;
+      T sum_dl = T(0), sum_df_x = T(0), sum_df = T(0);
+#pragma omp simd reduction(+ : sum_dl, sum_df_x, sum_df)
       for (int64_t t = 0; t < T_len; ++t) {
-        const T l = conv_window(pad.data() + t, w, k) + p.cb[c];
-        const T f = p.a[c] * x[t] + p.ab[c];
         T dgt, dlt, dft;
-        gated_backward(static_cast<T>(dout[base + t]), g[base + t], l, f, gating, dgt, dlt, dft);
+        const T d = static_cast<T>(dout[base + t]);
+        gated_backward(d, g[base + t], conv[t] + cb, a * x[t] + ab, gating, dgt, dlt, dft);
         dg[base + t] = dgt;
         dl[t] = dlt;
-        du[base + t] = static_cast<T>(dout[base + t]) + dft * p.a[c];
-        acc[k] += dlt;
-        acc[k + 1] += dft * x[t];
-        acc[k + 2] += dft;
+        du[base + t] = d + dft * a;
+        sum_dl += dlt;
+        sum_df_x += dft * x[t];
+        sum_df += dft;
       }
-      for (int j = 0; j < k; ++j) {
+      acc[k] = sum_dl;
+      acc[k + 1] = sum_df_x;
+      acc[k + 2] = sum_df;
+      for (int j = 0; j < k; ++j) {  // dL/dw[j] = sum_t dl[t] * u[t + j - half]
         T s = T(0);
+#pragma omp simd reduction(+ : s)
         for (int64_t t = 0; t < T_len; ++t) s += dl[t] * pad[t + j];
-        acc[j] += s;
+        acc[j] = s;
       }
-      for (int64_t t = 0; t < T_len; ++t) {
-        du[base + t] += conv_transpose_window(dl + t - k / 2, w, k);
-      }
+      for (int j = 0; j < k; ++j) flipped[j] = w[k - 1 - j];
+      correlate_row(dl_pad.data(), flipped.data(), k, T_len, conv.data());
+      for (int64_t t = 0; t < T_len; ++t) du[base + t] += conv[t];
     }
   });
 }
@@ -116,13 +154,25 @@ void gated_backward_rows(const S* dout, const S* u, const T* g, T* dg, T* du, T*
 template <typename T>
 void filter_backward_rows(T* grad, const T* spec, T* sums, int64_t rows, int64_t F, int64_t T_len,
                           const RowParams<T>& p, T lambd) {
+  const int64_t end = interior_end(T_len);
   at::parallel_for(0, rows, grain(F), [&](int64_t first, int64_t last) {
     for (int64_t r = first; r < last; ++r) {
       const Filter<T> f = p.filter(r % p.C);
-      T acc[kFilterGrads] = {};
-      for (int64_t k = 0; k < F; ++k) {
-        const int64_t i = (r * F + k) * 2;
-        filter_backward(grad + i, spec + i, k, T_len, f, lambd, T(1), T(1), acc);
+      T* g = grad + r * F * 2;
+      const T* s = spec + r * F * 2;
+      T a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+#pragma omp simd reduction(+ : a0, a1, a2, a3, a4, a5, a6, a7)
+      for (int64_t k = 1; k < end; ++k) {  // c_k = 2 (see filter_backward)
+        const FilterVjp<T> v =
+            filter_vjp(s[2 * k], s[2 * k + 1], T(2) * g[2 * k], T(2) * g[2 * k + 1], f, lambd);
+        g[2 * k] = v.du_r * T(0.5);
+        g[2 * k + 1] = v.du_i * T(0.5);
+        a0 += v.param[0], a1 += v.param[1], a2 += v.param[2], a3 += v.param[3];
+        a4 += v.param[4], a5 += v.param[5], a6 += v.param[6], a7 += v.param[7];
+      }
+      T acc[kFilterGrads] = {a0, a1, a2, a3, a4, a5, a6, a7};
+      for (int64_t k = 0; k < F; k = (k == 0 ? std::max<int64_t>(end, 1) : k + 1)) {
+        filter_backward(g + 2 * k, s + 2 * k, k, T_len, f, lambd, T(1), T(1), acc);
       }
       for (int i = 0; i < kFilterGrads; ++i) sums[r * kFilterGrads + i] = acc[i];
     }
@@ -179,7 +229,7 @@ std::vector<at::Tensor> gmg_backward_cpu(
   const auto g = global_branch.contiguous();
   auto dg = at::empty({B, C, T_len}, copts);
   auto du = at::empty({B, C, T_len}, copts);
-  auto gated_sums = at::zeros({B, C, k + kGatedExtraGrads}, copts);
+  auto gated_sums = at::empty({B, C, k + kGatedExtraGrads}, copts);
   auto filter_sums = at::empty({B, C, kFilterGrads}, copts);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, u.scalar_type(), "gmg_backward_cpu",
                                   [&] {
