@@ -244,7 +244,8 @@ std::vector<at::Tensor> gmg_backward_cpu(
     filter_backward_rows<T>(at::view_as_real(grad_spec).data_ptr<T>(),
                             at::view_as_real(spec).data_ptr<T>(), filter_sums.data_ptr<T>(),
                             B * C, F, T_len, p, static_cast<T>(lambd));
-    du.add_(at::fft_irfft(grad_spec, T_len, -1, "ortho"));
+    at::fft_irfft_out(dg, grad_spec, T_len, -1, "ortho");  // dg is free again: reuse it
+    du.add_(dg);
   });
   return assemble_grads(du.to(u.scalar_type()), filter_sums.sum(0), gated_sums.sum(0), k);
 }
