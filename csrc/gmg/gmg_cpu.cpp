@@ -102,9 +102,10 @@ void gated_forward_rows(const S* u, const T* g, S* out, int64_t rows, int64_t T_
 
 // dL/dg -> dg, the non-spectral part of dL/du -> du, and per-row sums of the conv and
 // instant parameters' gradients -> sums (rows, k + kGatedExtraGrads).
-template <typename S, typename T>
+// kGating is a template argument so that the per-step loop has no branch and vectorises.
+template <Gating kGating, typename S, typename T>
 void gated_backward_rows(const S* dout, const S* u, const T* g, T* dg, T* du, T* sums,
-                         int64_t rows, int64_t T_len, const RowParams<T>& p, Gating gating) {
+                         int64_t rows, int64_t T_len, const RowParams<T>& p) {
   const int k = p.k, half = k / 2;
   const int64_t width = k + kGatedExtraGrads;
   at::parallel_for(0, rows, grain(T_len), [&](int64_t first, int64_t last) {
@@ -126,7 +127,7 @@ void gated_backward_rows(const S* dout, const S* u, const T* g, T* dg, T* du, T*
       for (int64_t t = 0; t < T_len; ++t) {
         T dgt, dlt, dft;
         const T d = static_cast<T>(dout[base + t]);
-        gated_backward(d, g[base + t], conv[t] + cb, a * x[t] + ab, gating, dgt, dlt, dft);
+        gated_backward(d, g[base + t], conv[t] + cb, a * x[t] + ab, kGating, dgt, dlt, dft);
         dg[base + t] = dgt;
         dl[t] = dlt;
         du[base + t] = d + dft * a;
@@ -235,10 +236,11 @@ std::vector<at::Tensor> gmg_backward_cpu(
                                   [&] {
     using T = at::opmath_type<scalar_t>;
     const RowParams<T> p(params);
-    gated_backward_rows<scalar_t, T>(dout.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(),
-                                     g.data_ptr<T>(), dg.data_ptr<T>(), du.data_ptr<T>(),
-                                     gated_sums.data_ptr<T>(), B * C, T_len, p,
-                                     parse_gating(gating));
+    const auto run_gated = parse_gating(gating) == Gating::kPaper
+                               ? gated_backward_rows<Gating::kPaper, scalar_t, T>
+                               : gated_backward_rows<Gating::kRelease, scalar_t, T>;
+    run_gated(dout.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), g.data_ptr<T>(),
+              dg.data_ptr<T>(), du.data_ptr<T>(), gated_sums.data_ptr<T>(), B * C, T_len, p);
     auto grad_spec = at::fft_rfft(dg, T_len, -1, "ortho");
     const auto spec = at::fft_rfft(x.to(ctype), T_len, -1, "ortho");
     filter_backward_rows<T>(at::view_as_real(grad_spec).data_ptr<T>(),
