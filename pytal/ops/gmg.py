@@ -35,7 +35,9 @@ def gmg(u: torch.Tensor, filter_w1: torch.Tensor, filter_b1: torch.Tensor,
     with ``cmul(z, w) = (z.re*w[0] - z.im*w[1], z.im*w[0] + z.re*w[1])`` and ReLU /
     softshrink applied to real and imaginary parts separately. Everything is computed in
     float32 (float64 for float64 ``u``), FFTs included, and rounded once to ``u.dtype``.
-    Differentiable in ``u`` and every parameter (both backends).
+    Differentiable in ``u`` and every parameter (both backends). NaN / inf in the inputs are
+    not checked (that would cost a pass and, on CUDA, a host sync): they propagate to the
+    output as in the reference.
 
     Args:
         u: (B, C, T) float16, bfloat16, float32 or float64; any T >= 1.
