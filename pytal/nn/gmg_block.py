@@ -35,7 +35,9 @@ class GMGBlock(nn.Module):
         out      = out + drop_path_mlp(mlp(gn(out)))
 
     (the mixer and MLP outputs are not masked, as in the public code; the mixer mixes over the
-    padded steps too, whose features the detectors keep at zero).
+    padded steps too, whose features the detectors keep at zero). Unlike the public code, the
+    forward does not switch autocast off: :func:`pytal.ops.gmg` computes in float32 whatever
+    the input dtype.
 
     Args:
         n_embd: channels C (divisible by ``gn_groups``).
