@@ -1,0 +1,113 @@
+"""CLTDR-GMG: Cross-Layer Task Decoupling and Refinement with Gated Multi-Granularity encoding
+(Li et al., "Temporal Action Localization with Cross Layer Task Decoupling and Refinement",
+AAAI 2025), built on pytal's ops. The authors' public code (github.com/LiQiang0307/CLTDR-GMG,
+on ActionFormer and TriDet) is the reference for what the paper leaves out.
+
+Package layout (one job per module):
+
+* ``points``      pyramid points ``[t, range_lo, range_hi, stride]`` (input feature steps)
+* ``assignment``  centre sampling, regression ranges, min-length ties -> class / offset targets
+* ``losses``      sigmoid focal, varifocal, 1D GIoU / DIoU (centre-offset form), IoU weighting,
+                  EMA loss normaliser
+* ``decoder``     Decoupled Classification / Regression Modules, Cross-Layer Feature Fusion
+* ``heads``       ClassificationHead, TridentHead (logits for ``pytal.ops.trident_decode``), RefineHead
+* ``refinement``  refined scores (paper vs release) and refined boundaries
+* ``convert``     ``convert_release_checkpoint``: public-code state dicts -> pytal names
+
+Module names of the assembled ``pytal.models.CLTDRGMG`` (the contract ``convert`` relies on)::
+
+    encoder.embed     ConvTower: projection convs + channel LayerNorm + ReLU
+    encoder.stem.<i>  GMGBlock (no downsampling)      encoder.branch.<i>  GMGBlock (max-pool /2)
+    neck.norms.<l>    ChannelLayerNorm per level (the release's identity neck)
+    cls_decoupler     DecoupledClassification          reg_decoupler  DecoupledRegression
+    fusion            CrossLayerFusion
+    cls_head          ClassificationHead on cls_decoupler's output
+    trident_head      TridentHead: .offset on reg_decoupler's output, .start/.end on the pyramid
+    refine_head       RefineHead on fusion's output
+
+Public-code parameter names (after stripping DataParallel's ``module.``) and pytal's:
+
+=====================================  =============================================
+release                                pytal
+=====================================  =============================================
+backbone.embd.<i>.conv.*               encoder.embed.convs.<i>.conv.*
+backbone.embd_norm.<i>.{weight,bias}   encoder.embed.norms.<i>.*
+backbone.{stem,branch}.<i>.*           encoder.{stem,branch}.<i>.* (GMGBlock's own renames:
+                                       w1/b1/w2/b2 -> filter_*, convw -> conv_*, fc -> instant_*)
+neck.fpn_norms.<l>.*                   neck.norms.<l>.*
+decls.contrans.*  (ConvTranspose1d)    cls_decoupler.upsample.*
+decls.conv_l.*    (1x1)                cls_decoupler.attention.lateral.*
+decls.attn.1.*    (1x1 after GAP)      cls_decoupler.attention.fc.*
+dereg.down.*      (k3 s2 conv)         reg_decoupler.downsample.*
+dereg.conv_l.*, dereg.attn.1.*         reg_decoupler.attention.{lateral,fc}.*
+cross_level.conv.*, .convtrans.*       fusion.downsample.*, fusion.upsample.*
+cls_head.head.<i>.conv.*               cls_head.tower.convs.<i>.conv.*
+cls_head.norm.<i>.*                    cls_head.tower.norms.<i>.*
+cls_head.cls_head.conv.*               cls_head.classifier.conv.*
+start_head.* / end_head.*              trident_head.start.* / trident_head.end.* (as cls_head)
+reg_head.head/norm.<i>.*               trident_head.offset.tower.{convs,norms}.<i>.*
+reg_head.scale.<l>.scale               trident_head.offset.scales.<l>.scale
+reg_head.offset_head.conv.*            trident_head.offset.offset.conv.*
+refineHead.head/norm.<i>.*             refine_head.tower.{convs,norms}.<i>.*
+refineHead.prob_head.conv.*            refine_head.logits.conv.*
+refineHead.s_offset_head.conv.*        refine_head.start_offset.conv.*
+refineHead.e_offset_head.conv.*        refine_head.end_offset.conv.*
+refineHead.scale.<l>.scale             dropped (built, never used by its forward)
+=====================================  =============================================
+
+``paper`` vs ``release`` (``model.variant``): what the public code computes where it differs
+from the paper's equations (or where the paper is silent), found by reading it:
+
+1. GMG gating (``pytal.ops.gmg``): release ``L = l*g; I = f*L; out = u + g + L + I``; paper
+   ``L = relu(g)*l + g; I = relu(L)*f; out = u + L + I``. The release THUMOS config also uses a
+   local kernel of 1 (``n_sgp_win_size: 1``; stem blocks always 1) and initialises the local and
+   instant weights with std ``init_conv_vars = 0``, i.e. zeros; ``k`` is computed into a size the
+   block never uses. Its block masks neither the mixer nor the MLP output.
+2. Refined score: paper ``sqrt(a * R)`` of the two probabilities; release
+   ``sigmoid(cls_logit * refine_logit)``, a product of *logits* (two negative logits give a high
+   score, and at initialisation the classifier's prior bias is cancelled: scores start near 0.5).
+   See ``refinement.refined_scores`` / ``refined_logits``.
+3. Refined boundaries (both variants, as the release): per-class offsets of the RefineHead (raw,
+   kernel 7, no Scale or ReLU) are added in input feature steps to the decoded boundaries, and
+   the refined distances are clamped at 0 (``refinement.refine_offsets``).
+4. Losses: release ``0.7 * refined + 0.3 * unrefined`` (``model.refined_loss_weight``), where
+   refined = varifocal loss on ``cls_logit * refine_logit`` with 0/1 targets (so BCE on positives,
+   ``alpha * p**gamma``-weighted BCE on negatives) whose positive entries are multiplied by
+   ``IoU ** iou_weight_power`` (IoU of the *refined* decoded segment, not detached), plus DIoU on
+   the refined distances; unrefined = sigmoid focal loss on the ClassificationHead's logits (no
+   IoU weighting) plus DIoU on the unrefined Trident distances. Both halves update the EMA loss
+   normaliser, so it advances twice per step. The paper describes the IoU-weighted varifocal and
+   IoU regression losses but not the 0.7/0.3 mix.
+5. Decoder masks: the release's DeCLS / DeReg / CrossLevel ignore masks; their global average
+   pooling runs over padded steps, whose features are not zero (its neck LayerNorm and GMG
+   blocks leave the padding unmasked), so outputs depend on how far a video is padded (it pads
+   to ``max_seq_len`` at inference). ``masked=False`` reproduces that; pytal's default
+   ``masked=True`` zeroes padding, pools over valid steps and is padding-invariant.
+6. The attention ``W = Sigmoid(FC(GAP(ReLU(f_{l+1} + f_l))))`` has, in the release, a 1x1 conv
+   on ``f_l`` (``attention.lateral``) that the paper's equation does not show; both variants keep it.
+7. Trident head: only the centre-offset branch reads the Decoupled Regression Module's output;
+   the start/end boundary branches read the plain pyramid ``P_l`` (detached) and are
+   class-specific (Cb = num_classes). The RefineHead reads the fused ``f_c`` at every level,
+   including the first and last (two-term sums there).
+8. ActivityNet: the release config keeps 768 unresized steps and 6 levels; the issue/paper
+   setting (192 resized steps, 7 levels) is ``cltdr_gmg_anet``.
+"""
+from __future__ import annotations
+
+from .assignment import assign_targets, assign_targets_batch
+from .convert import convert_release_checkpoint, extract_release_state_dict
+from .decoder import CrossLayerFusion, DecoupledClassification, DecoupledRegression
+from .heads import ClassificationHead, ConvTower, OffsetHead, RefineHead, TridentHead
+from .losses import (LossNormalizer, ctr_diou_loss_1d, ctr_giou_loss_1d, ctr_iou_1d,
+                     sigmoid_focal_loss, varifocal_loss)
+from .points import PointGenerator, pyramid_strides
+from .refinement import VARIANTS, refine_offsets, refined_logits, refined_scores
+
+__all__ = [
+    "VARIANTS", "assign_targets", "assign_targets_batch", "convert_release_checkpoint",
+    "extract_release_state_dict", "CrossLayerFusion", "DecoupledClassification",
+    "DecoupledRegression", "ClassificationHead", "ConvTower", "OffsetHead", "RefineHead",
+    "TridentHead", "LossNormalizer", "ctr_diou_loss_1d", "ctr_giou_loss_1d", "ctr_iou_1d",
+    "sigmoid_focal_loss", "varifocal_loss", "PointGenerator", "pyramid_strides",
+    "refine_offsets", "refined_logits", "refined_scores",
+]
