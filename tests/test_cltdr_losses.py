@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from pytal.models.cltdr_gmg.losses import (LossNormalizer, ctr_diou_loss_1d, ctr_giou_loss_1d,
-                                           ctr_iou_1d, regression_loss, scale_positive_loss_by_iou,
+from pytal.models.cltdr_gmg.losses import (LossNormalizer, branch_losses, ctr_diou_loss_1d, ctr_giou_loss_1d,
+                                           ctr_iou_1d, positive_entries, regression_loss, scale_positive_loss_by_iou,
                                            sigmoid_focal_loss, varifocal_loss)
 
 LN2 = math.log(2.0)
@@ -94,3 +94,47 @@ def test_loss_normalizer_ema():
         LossNormalizer(0)
     with pytest.raises(ValueError, match="momentum"):
         LossNormalizer(1, 1.0)
+
+
+def _branch_inputs():
+    # one video, 3 points (the last padded), 2 classes; point 1 is positive for class 0
+    logits = torch.zeros(1, 3, 2)
+    cls_t = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]])
+    reg_t = torch.tensor([[[0.0, 0.0], [2.0, 2.0], [5.0, 5.0]]])
+    valid = torch.tensor([[True, True, False]])
+    return logits, cls_t, reg_t, valid
+
+
+def test_positive_entries_order():
+    cls_t = torch.tensor([[[1.0, 1.0], [0.0, 0.0]], [[0.0, 1.0], [1.0, 0.0]]])
+    valid = torch.tensor([[True, True], [True, False]])
+    b, n, c = positive_entries(cls_t, valid)
+    assert list(zip(b.tolist(), n.tolist(), c.tolist())) == [(0, 0, 0), (0, 0, 1), (1, 0, 1)]
+
+
+def test_branch_losses_hand_computed():
+    logits, cls_t, reg_t, valid = _branch_inputs()
+    pred = torch.tensor([[1.0, 2.0]])                         # IoU .75 with (2, 2), DIoU loss .265625
+    out = branch_losses(logits, pred, cls_t, reg_t, valid, normalizer=2.0, iou_weight_power=1.0)
+    cls = (0.75 * LN2 + 3 * 0.0625 * LN2) / 2                 # 1 positive (x IoU), 3 valid negatives
+    assert out["cls_loss"].item() == pytest.approx(cls, rel=1e-5)
+    assert out["reg_loss"].item() == pytest.approx(0.265625 / 2, rel=1e-5)
+    assert out["final_loss"].item() == pytest.approx(cls + 0.265625 / 2, rel=1e-5)
+    # focal, no IoU weighting, GIoU, regression weight 2
+    out = branch_losses(logits, pred, cls_t, reg_t, valid, 1.0, cls_loss="focal", reg_loss="giou", loss_weight=2.0)
+    cls = 0.0625 * LN2 + 3 * 0.1875 * LN2
+    assert out["cls_loss"].item() == pytest.approx(cls, rel=1e-5)
+    assert out["final_loss"].item() == pytest.approx(cls + 2 * 0.25, rel=1e-5)
+
+
+def test_branch_losses_no_positives_and_errors():
+    logits, cls_t, reg_t, valid = _branch_inputs()
+    pred = torch.zeros(0, 2, requires_grad=True)
+    out = branch_losses(logits.requires_grad_(), pred, torch.zeros_like(cls_t), reg_t, valid, 1.0,
+                        iou_weight_power=1.0)
+    assert out["reg_loss"].item() == 0.0
+    out["final_loss"].backward()
+    with pytest.raises(ValueError, match="pred_offsets"):
+        branch_losses(logits, torch.zeros(2, 2), cls_t, reg_t, valid, 1.0)
+    with pytest.raises(ValueError, match="cls_loss"):
+        branch_losses(logits, torch.ones(1, 2), cls_t, reg_t, valid, 1.0, cls_loss="bce")

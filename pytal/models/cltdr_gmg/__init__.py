@@ -8,7 +8,7 @@ Package layout (one job per module):
 * ``points``      pyramid points ``[t, range_lo, range_hi, stride]`` (input feature steps)
 * ``assignment``  centre sampling, regression ranges, min-length ties -> class / offset targets
 * ``losses``      sigmoid focal, varifocal, 1D GIoU / DIoU (centre-offset form), IoU weighting,
-                  EMA loss normaliser
+                  EMA loss normaliser, and one branch's normalised losses (``branch_losses``)
 * ``decoder``     Decoupled Classification / Regression Modules, Cross-Layer Feature Fusion
 * ``heads``       ClassificationHead, TridentHead (logits for ``pytal.ops.trident_decode``), RefineHead
 * ``refinement``  refined scores (paper vs release) and refined boundaries
@@ -98,8 +98,8 @@ from .assignment import assign_targets, assign_targets_batch
 from .convert import convert_release_checkpoint, extract_release_state_dict
 from .decoder import CrossLayerFusion, DecoupledClassification, DecoupledRegression
 from .heads import ClassificationHead, ConvTower, OffsetHead, RefineHead, TridentHead
-from .losses import (LossNormalizer, ctr_diou_loss_1d, ctr_giou_loss_1d, ctr_iou_1d,
-                     sigmoid_focal_loss, varifocal_loss)
+from .losses import (LossNormalizer, branch_losses, ctr_diou_loss_1d, ctr_giou_loss_1d,
+                     ctr_iou_1d, positive_entries, sigmoid_focal_loss, varifocal_loss)
 from .points import PointGenerator, pyramid_strides
 from .refinement import VARIANTS, refine_offsets, refined_logits, refined_scores
 
@@ -107,7 +107,7 @@ __all__ = [
     "VARIANTS", "assign_targets", "assign_targets_batch", "convert_release_checkpoint",
     "extract_release_state_dict", "CrossLayerFusion", "DecoupledClassification",
     "DecoupledRegression", "ClassificationHead", "ConvTower", "OffsetHead", "RefineHead",
-    "TridentHead", "LossNormalizer", "ctr_diou_loss_1d", "ctr_giou_loss_1d", "ctr_iou_1d",
+    "TridentHead", "LossNormalizer", "branch_losses", "positive_entries", "ctr_diou_loss_1d", "ctr_giou_loss_1d", "ctr_iou_1d",
     "sigmoid_focal_loss", "varifocal_loss", "PointGenerator", "pyramid_strides",
     "refine_offsets", "refined_logits", "refined_scores",
 ]

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["sigmoid_focal_loss", "varifocal_loss", "ctr_iou_1d", "ctr_giou_loss_1d",
-           "ctr_diou_loss_1d", "regression_loss", "scale_positive_loss_by_iou", "LossNormalizer"]
+           "ctr_diou_loss_1d", "regression_loss", "scale_positive_loss_by_iou", "LossNormalizer",
+           "positive_entries", "branch_losses"]
 
 _REDUCTIONS = ("none", "sum", "mean")
 
@@ -190,3 +191,77 @@ class LossNormalizer:
     def load_state_dict(self, state: dict) -> None:
         self.value = float(state["value"])
         self.momentum = float(state["momentum"])
+
+
+def positive_entries(cls_targets: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Indices ``(b, n, c)`` (each (P,) int64, row-major order) of the positive (video, point,
+    class) entries: ``cls_targets[b, n, c] > 0`` at a valid point. This is the order in which
+    ``branch_losses`` expects the decoded offsets of the positives (decode them with
+    ``trident_decode(..., index=...)`` after mapping ``n`` to its level and step).
+
+    Args: cls_targets (B, N, C); valid (B, N) bool.
+    """
+    if valid.shape != cls_targets.shape[:2]:
+        raise ValueError(f"valid: expected shape {tuple(cls_targets.shape[:2])}, got {tuple(valid.shape)}")
+    positive = (cls_targets > 0) & valid[..., None]
+    b, n, c = positive.nonzero(as_tuple=True)
+    return b, n, c
+
+
+def branch_losses(cls_logits: torch.Tensor, pred_offsets: torch.Tensor, cls_targets: torch.Tensor,
+                  reg_targets: torch.Tensor, valid: torch.Tensor, normalizer: float, *,
+                  cls_loss: str = "varifocal", reg_loss: str = "diou",
+                  iou_weight_power: float | None = None, label_smoothing: float = 0.0,
+                  loss_weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """Classification and regression losses of one prediction branch (refined or unrefined),
+    as the public code computes them.
+
+    Args:
+        cls_logits: (B, N, C) logits of all points (levels concatenated).
+        pred_offsets: (P, 2) decoded (left, right) distances in strides of the P positive entries,
+            in ``positive_entries`` order (a point with several classes appears once per class).
+        cls_targets: (B, N, C) 0/1 targets; reg_targets: (B, N, 2) in strides (``assignment``).
+        valid: (B, N) bool, False at padded points.
+        normalizer: the EMA loss normaliser's current value (update it first with the number of
+            positive *points*, ``LossNormalizer.update``).
+        cls_loss: ``"varifocal"`` or ``"focal"``.
+        reg_loss: ``"diou"`` or ``"giou"``.
+        iou_weight_power: if not None, positives' classification losses are multiplied by
+            ``IoU(pred, target) ** iou_weight_power`` (not detached).
+        label_smoothing: targets become ``y * (1 - s) + s / (C + 1)``.
+        loss_weight: weight of the regression loss; <= 0 balances it automatically to the
+            classification loss (``cls / max(reg, 0.01)``, detached).
+
+    Returns: ``{"cls_loss", "reg_loss", "final_loss"}`` scalars
+    (``final = cls + loss_weight * reg``), summed losses divided by ``normalizer``.
+    """
+    if cls_logits.shape != cls_targets.shape:
+        raise ValueError(f"cls_targets: expected shape {tuple(cls_logits.shape)}, got {tuple(cls_targets.shape)}")
+    if reg_targets.shape != cls_targets.shape[:2] + (2,):
+        raise ValueError(f"reg_targets: expected shape {tuple(cls_targets.shape[:2]) + (2,)}, got {tuple(reg_targets.shape)}")
+    b, n, _ = positive_entries(cls_targets, valid)
+    if pred_offsets.shape != (b.numel(), 2):
+        raise ValueError(f"pred_offsets: expected shape ({b.numel()}, 2) (one row per positive entry), "
+                         f"got {tuple(pred_offsets.shape)}")
+    num_classes = cls_targets.shape[-1]
+    target = cls_targets[valid].float()                        # (V, C)
+    positive = target > 0
+    target = target * (1.0 - label_smoothing) + label_smoothing / (num_classes + 1)
+    logits = cls_logits[valid]
+    if cls_loss == "varifocal":
+        loss_c = varifocal_loss(logits, target)
+    elif cls_loss == "focal":
+        loss_c = sigmoid_focal_loss(logits, target)
+    else:
+        raise ValueError(f"cls_loss: expected 'varifocal' or 'focal', got {cls_loss!r}")
+    gt_offsets = reg_targets[b, n]
+    if iou_weight_power is not None and b.numel() > 0:
+        loss_c = scale_positive_loss_by_iou(loss_c, positive, ctr_iou_1d(pred_offsets, gt_offsets),
+                                            iou_weight_power)
+    loss_c = loss_c.sum() / normalizer
+    if b.numel() == 0:
+        loss_r = pred_offsets.sum() * 0.0
+    else:
+        loss_r = regression_loss(reg_loss, pred_offsets, gt_offsets, reduction="sum") / normalizer
+    weight = loss_weight if loss_weight > 0 else loss_c.detach() / max(float(loss_r.item()), 0.01)
+    return {"cls_loss": loss_c, "reg_loss": loss_r, "final_loss": loss_c + loss_r * weight}
