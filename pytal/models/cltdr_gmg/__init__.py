@@ -12,6 +12,7 @@ Package layout (one job per module):
 * ``decoder``     Decoupled Classification / Regression Modules, Cross-Layer Feature Fusion
 * ``heads``       ClassificationHead, TridentHead (logits for ``pytal.ops.trident_decode``), RefineHead
 * ``refinement``  refined scores (paper vs release) and refined boundaries
+* ``inference``   per-level candidate selection, segments from distances, feature steps -> seconds
 * ``convert``     ``convert_release_checkpoint``: public-code state dicts -> pytal names
 
 Module names of the assembled ``pytal.models.CLTDRGMG`` (the contract ``convert`` relies on)::
@@ -98,6 +99,7 @@ from .assignment import assign_targets, assign_targets_batch
 from .convert import convert_release_checkpoint, extract_release_state_dict
 from .decoder import CrossLayerFusion, DecoupledClassification, DecoupledRegression
 from .heads import ClassificationHead, ConvTower, OffsetHead, RefineHead, TridentHead
+from .inference import drop_short, feature_steps_to_seconds, segments_from_offsets, select_candidates
 from .losses import (LossNormalizer, branch_losses, ctr_diou_loss_1d, ctr_giou_loss_1d,
                      ctr_iou_1d, positive_entries, sigmoid_focal_loss, varifocal_loss)
 from .points import PointGenerator, pyramid_strides
@@ -109,5 +111,6 @@ __all__ = [
     "DecoupledRegression", "ClassificationHead", "ConvTower", "OffsetHead", "RefineHead",
     "TridentHead", "LossNormalizer", "branch_losses", "positive_entries", "ctr_diou_loss_1d", "ctr_giou_loss_1d", "ctr_iou_1d",
     "sigmoid_focal_loss", "varifocal_loss", "PointGenerator", "pyramid_strides",
-    "refine_offsets", "refined_logits", "refined_scores",
+    "refine_offsets", "refined_logits", "refined_scores", "select_candidates",
+    "segments_from_offsets", "drop_short", "feature_steps_to_seconds",
 ]
