@@ -15,6 +15,8 @@ from pytal.nn.layer_norm import ChannelLayerNorm
 from pytal.nn.masked_conv import MaskedConv1D, downsample_mask
 from pytal.nn.scale import Scale
 
+from _cltdr_reference import trident_decode_dense
+
 C = 8
 
 
@@ -223,17 +225,6 @@ def test_refine_offsets():
 
 # --- head -> decode plumbing (test-only dense decoder; the model calls pytal.ops.trident_decode)
 
-def _trident_decode_dense(start_logits, end_logits, offset_logits):
-    """Pure-PyTorch dense Trident decoding per DESIGN.md, for tests only: (B,Cb,T), (B,Cb,T),
-    (B,T,2,K) -> (B,T,Cb,2) expected (left, right) distances in feature steps of the level."""
-    k = offset_logits.shape[-1]
-    s = torch.nn.functional.pad(start_logits, (k - 1, 0)).unfold(-1, k, 1)   # (B,Cb,T,K): S[t-K+1+i]
-    e = torch.nn.functional.pad(end_logits, (0, k - 1)).unfold(-1, k, 1)     # (B,Cb,T,K): E[t+i]
-    p = torch.softmax(s.permute(0, 2, 1, 3) + offset_logits[:, :, None, 0], dim=-1)
-    q = torch.softmax(e.permute(0, 2, 1, 3) + offset_logits[:, :, None, 1], dim=-1)
-    bins = torch.arange(k, dtype=p.dtype)
-    return torch.stack(((p * bins.flip(0)).sum(-1), (q * bins).sum(-1)), dim=-1)
-
 
 def test_trident_head_output_decodes():
     num_bins = 4
@@ -241,13 +232,13 @@ def test_trident_head_output_decodes():
     feats, masks = _pyramid(LENGTHS, valid=[13, 9])
     start, end, offset = head(feats, masks)
     for s, e, o in zip(start, end, offset):
-        d = _trident_decode_dense(s, e, o)
+        d = trident_decode_dense(s, e, o)
         assert d.shape == (2, s.shape[-1], 3, 2)
         assert (d >= 0).all() and (d <= num_bins + 1e-5).all()
     # a peaked start logit 2 steps to the left decodes to a left distance of about 2
     s = torch.zeros(1, 1, 10)
     s[0, 0, 3] = 50.0
-    d = _trident_decode_dense(s, torch.zeros(1, 1, 10), torch.zeros(1, 10, 2, num_bins + 1))
+    d = trident_decode_dense(s, torch.zeros(1, 1, 10), torch.zeros(1, 10, 2, num_bins + 1))
     assert d[0, 5, 0, 0].item() == pytest.approx(2.0, abs=1e-4)
     # end logits all 0 (read as 0 past the end too): a uniform distribution, mean num_bins / 2
     assert d[0, 9, 0, 1].item() == pytest.approx(num_bins / 2)

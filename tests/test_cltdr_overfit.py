@@ -5,7 +5,6 @@ a low loss and its segments are recovered."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pytal.models.cltdr_gmg import (ClassificationHead, CrossLayerFusion, DecoupledClassification,
@@ -15,22 +14,13 @@ from pytal.models.cltdr_gmg import (ClassificationHead, CrossLayerFusion, Decoup
                                     select_candidates)
 from pytal.nn.masked_conv import downsample_mask
 
+from _cltdr_reference import trident_decode_dense
+
 C, NC, BINS = 16, 2, 4
 LENGTHS = (32, 16, 8, 4)
 STRIDES = (1, 2, 4, 8)
 RANGES = ((0, 4), (4, 8), (8, 16), (16, 10000))
 STEPS = 100
-
-
-def _trident_decode_dense(start_logits, end_logits, offset_logits):
-    """Test-only dense Trident decoding (DESIGN.md): (B,Cb,T), (B,Cb,T), (B,T,2,K) -> (B,T,Cb,2)."""
-    k = offset_logits.shape[-1]
-    s = F.pad(start_logits, (k - 1, 0)).unfold(-1, k, 1).permute(0, 2, 1, 3)
-    e = F.pad(end_logits, (0, k - 1)).unfold(-1, k, 1).permute(0, 2, 1, 3)
-    p = torch.softmax(s + offset_logits[:, :, None, 0], dim=-1)
-    q = torch.softmax(e + offset_logits[:, :, None, 1], dim=-1)
-    bins = torch.arange(k, dtype=p.dtype)
-    return torch.stack(((p * bins.flip(0)).sum(-1), (q * bins).sum(-1)), dim=-1)
 
 
 class _DecoderAndHeads(nn.Module):
@@ -81,7 +71,7 @@ def _overfit():
     norm = LossNormalizer(num_pos, 0.9)
     for step in range(STEPS):
         cls, start, end, offset, ref, ds, de = model(feats, masks)
-        dec = torch.cat([_trident_decode_dense(s, e, o) for s, e, o in zip(start, end, offset)], dim=1)
+        dec = torch.cat([trident_decode_dense(s, e, o) for s, e, o in zip(start, end, offset)], dim=1)
         unref = dec[b, n, c]
         refined = refine_offsets(unref, torch.cat(ds, -1)[b, c, n], torch.cat(de, -1)[b, c, n], concat[n, 3])
         cls_all = torch.cat(cls, -1).transpose(1, 2)
@@ -104,7 +94,7 @@ def _overfit():
         for level in range(len(LENGTHS)):
             s = refined_scores(cls[level], ref[level], "release").transpose(1, 2)
             vb, t, k, sc = select_candidates(s, masks[level][:, 0], threshold=0.05, topk=100)
-            d = _trident_decode_dense(start[level], end[level], offset[level])[vb, t, k]
+            d = trident_decode_dense(start[level], end[level], offset[level])[vb, t, k]
             stride = points[level][t, 3]
             d = refine_offsets(d, ds[level][vb, k, t], de[level][vb, k, t], stride)
             segs.append(segments_from_offsets(points[level][t, 0], d, stride))
