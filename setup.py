@@ -12,10 +12,13 @@ What is compiled, and how, is defined once in ``build_config.py`` (also read by 
 from __future__ import annotations
 
 import os
+import sys
 
 from setuptools import find_packages, setup
 
-import build_config
+# PEP 517 backends do not put the project directory on sys.path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import build_config  # noqa: E402
 
 # torch's cpp_extension guesses CUDA_HOME from `which nvcc`, which is wrong when nvcc is a
 # link in /usr/local/bin; give it the real toolkit root before it is imported.

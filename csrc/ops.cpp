@@ -9,4 +9,19 @@ TORCH_LIBRARY(pytal, m) {
       "soft_nms(Tensor segments, Tensor scores, Tensor? groups, float iou_threshold, "
       "float sigma, float min_score, str method, int max_per_group) -> "
       "(Tensor keep, Tensor new_scores)");
+
+  // Boundary max pooling (AFSD): (B, C, T) features, (B, K, 4) segments -> (B, C, K); channels
+  // c < C/2 pool [seg0, seg1], the others [seg2, seg3]. See DESIGN.md "boundary_pool".
+  m.def("boundary_pool(Tensor features, Tensor segments) -> Tensor");
+  // Gradient of boundary_pool for features: each output's gradient goes to its first argmax.
+  m.def("boundary_pool_backward(Tensor grad_output, Tensor features, Tensor segments) -> Tensor");
+  // Pooling of (B, C, T) features over one interval per output, (B, K, 2) -> (B, C, K);
+  // mode "max" or "mean".
+  m.def("segment_pool(Tensor features, Tensor segments, str mode) -> Tensor");
+  // Gradient of segment_pool for features.
+  m.def(
+      "segment_pool_backward(Tensor grad_output, Tensor features, Tensor segments, str mode) "
+      "-> Tensor");
+  // boundary_pool by one scan per output (AFSD's algorithm): a baseline for benchmarks only.
+  m.def("boundary_pool_baseline(Tensor features, Tensor segments) -> Tensor");
 }

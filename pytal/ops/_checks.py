@@ -44,3 +44,22 @@ def check_finite(name: str, t: torch.Tensor, *, op: str) -> None:
 def check_choice(name: str, value, choices: Sequence, *, op: str) -> None:
     if value not in choices:
         raise ValueError(f"pytal.ops.{op}: {name} must be one of {list(choices)}, got {value!r}")
+
+
+def check_intervals(name: str, segments: torch.Tensor, *, op: str) -> None:
+    """``segments`` (..., 2G) holds [lo, hi] pairs: no NaN, and lo <= hi once both are
+    truncated toward zero (one device synchronisation when all is well)."""
+    if not segments.numel():
+        return
+    is_float = segments.is_floating_point()
+    pairs = (segments.trunc() if is_float else segments).unflatten(-1, (-1, 2))
+    bad = pairs[..., 0] > pairs[..., 1]
+    if is_float:
+        bad = bad | segments.isnan().unflatten(-1, (-1, 2)).any(-1)
+    if not bool(bad.any()):
+        return
+    if is_float and bool(segments.isnan().any()):
+        raise ValueError(f"pytal.ops.{op}: {name} must not contain NaN")
+    raise ValueError(f"pytal.ops.{op}: {name} must satisfy lo <= hi after truncation to "
+                     "integers for every [lo, hi] pair (columns 0 <= 1"
+                     + (" and 2 <= 3" if segments.shape[-1] == 4 else "") + ")")
