@@ -24,4 +24,17 @@ TORCH_LIBRARY(pytal, m) {
       "-> Tensor");
   // boundary_pool by one scan per output (AFSD's algorithm): a baseline for benchmarks only.
   m.def("boundary_pool_baseline(Tensor features, Tensor segments) -> Tensor");
+
+  // GMG token mixer (DESIGN.md "gmg"): out (B, C, T) in u's dtype, and the global branch g
+  // (B, C, T) in the compute dtype (float32, float64 for float64 u), saved for backward.
+  m.def(
+      "gmg(Tensor u, Tensor filter_w1, Tensor filter_b1, Tensor filter_w2, Tensor filter_b2, "
+      "Tensor conv_weight, Tensor conv_bias, Tensor instant_weight, Tensor instant_bias, "
+      "float lambd, str gating) -> (Tensor out, Tensor global_branch)");
+  // Backward of gmg: grad_u in u's dtype, the parameters' gradients in the compute dtype.
+  m.def(
+      "gmg_backward(Tensor grad_out, Tensor u, Tensor global_branch, Tensor filter_w1, "
+      "Tensor filter_b1, Tensor filter_w2, Tensor filter_b2, Tensor conv_weight, "
+      "Tensor conv_bias, Tensor instant_weight, Tensor instant_bias, float lambd, "
+      "str gating) -> Tensor[]");
 }
