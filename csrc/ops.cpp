@@ -37,4 +37,20 @@ TORCH_LIBRARY(pytal, m) {
       "Tensor filter_b1, Tensor filter_w2, Tensor filter_b2, Tensor conv_weight, "
       "Tensor conv_bias, Tensor instant_weight, Tensor instant_bias, float lambd, "
       "str gating) -> Tensor[]");
+
+  // Trident relative boundary decoding (TriDet). out (B, T, Cb, 2): expected (left, right)
+  // distances; stats (B, T, Cb, 2, 2): per side (mean, log-sum-exp) in the accumulation dtype,
+  // all the backward needs. See DESIGN.md "trident_decode".
+  m.def(
+      "trident_decode(Tensor start_logits, Tensor end_logits, Tensor offset_logits) -> "
+      "(Tensor out, Tensor stats)");
+  // Gradients of trident_decode's out for its three inputs, from the saved stats.
+  m.def(
+      "trident_decode_backward(Tensor grad_out, Tensor start_logits, Tensor end_logits, "
+      "Tensor offset_logits, Tensor stats) -> (Tensor grad_start, Tensor grad_end, "
+      "Tensor grad_offset)");
+  // trident_decode of chosen (batch, cls, pos) triples only: (N, 2) (inference after top-k).
+  m.def(
+      "trident_decode_index(Tensor start_logits, Tensor end_logits, Tensor offset_logits, "
+      "Tensor batch, Tensor cls, Tensor pos) -> Tensor");
 }

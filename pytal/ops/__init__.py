@@ -5,5 +5,7 @@ from pytal.ops._backend import backend_info, extension_loaded
 from pytal.ops.boundary_pool import boundary_pool, segment_pool
 from pytal.ops.gmg import gmg
 from pytal.ops.soft_nms import soft_nms
+from pytal.ops.trident_decode import trident_decode
 
-__all__ = ["backend_info", "boundary_pool", "extension_loaded", "gmg", "segment_pool", "soft_nms"]
+__all__ = ["backend_info", "boundary_pool", "extension_loaded", "gmg", "segment_pool",
+           "soft_nms", "trident_decode"]

@@ -1,0 +1,118 @@
+// CUDA registration of trident_decode: tensor handling on the host, kernels in
+// trident_decode_cuda.cu.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include "trident_decode/trident_decode_cuda.h"
+#include "trident_decode/trident_decode_host.h"
+
+namespace pytal {
+namespace trident_decode {
+namespace {
+
+// The CUDA type of an ATen scalar type (same bits).
+template <typename T>
+struct CudaType {
+  using type = T;
+};
+template <>
+struct CudaType<at::Half> {
+  using type = __half;
+};
+template <>
+struct CudaType<at::BFloat16> {
+  using type = __nv_bfloat16;
+};
+
+template <typename T>
+auto ptr(const at::Tensor& t) {
+  return reinterpret_cast<typename CudaType<T>::type*>(t.data_ptr<T>());
+}
+
+cudaStream_t stream_of(const at::Tensor& t) {
+  return c10::cuda::getCurrentCUDAStream(t.get_device()).stream();
+}
+
+std::tuple<at::Tensor, at::Tensor> forward_cuda(const at::Tensor& start_logits,
+                                                const at::Tensor& end_logits,
+                                                const at::Tensor& offset_logits) {
+  const Shape s = check_inputs(start_logits, end_logits, offset_logits);
+  const c10::cuda::CUDAGuard guard(start_logits.device());
+  auto [out, stats] = allocate_forward(start_logits, s);
+  if (out.numel() == 0) return {out, stats};
+  const auto S = start_logits.contiguous();
+  const auto E = end_logits.contiguous();
+  const auto O = offset_logits.contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, S.scalar_type(),
+                                  "trident_decode_cuda", [&] {
+    using Acc = acc_t<scalar_t>;
+    C10_CUDA_CHECK(launch_forward(ptr<scalar_t>(S), ptr<scalar_t>(E), ptr<scalar_t>(O), s,
+                                  ptr<scalar_t>(out), stats.data_ptr<Acc>(), stream_of(S)));
+  });
+  return {out, stats};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& grad_out,
+                                                             const at::Tensor& start_logits,
+                                                             const at::Tensor& end_logits,
+                                                             const at::Tensor& offset_logits,
+                                                             const at::Tensor& stats) {
+  const Shape s =
+      check_backward_inputs(grad_out, start_logits, end_logits, offset_logits, stats);
+  const c10::cuda::CUDAGuard guard(start_logits.device());
+  auto grad_start = at::empty_like(start_logits, at::MemoryFormat::Contiguous);
+  auto grad_end = at::empty_like(end_logits, at::MemoryFormat::Contiguous);
+  auto grad_offset = at::zeros_like(offset_logits, at::MemoryFormat::Contiguous);
+  if (grad_start.numel() == 0) return {grad_start, grad_end, grad_offset};
+  const auto G = grad_out.contiguous();
+  const auto S = start_logits.contiguous();
+  const auto E = end_logits.contiguous();
+  const auto O = offset_logits.contiguous();
+  const auto st = stats.contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, S.scalar_type(),
+                                  "trident_decode_backward_cuda", [&] {
+    using Acc = acc_t<scalar_t>;
+    C10_CUDA_CHECK(launch_backward(ptr<scalar_t>(G), ptr<scalar_t>(S), ptr<scalar_t>(E),
+                                   ptr<scalar_t>(O), st.data_ptr<Acc>(), s,
+                                   ptr<scalar_t>(grad_start), ptr<scalar_t>(grad_end),
+                                   ptr<scalar_t>(grad_offset), stream_of(S)));
+  });
+  return {grad_start, grad_end, grad_offset};
+}
+
+at::Tensor index_cuda(const at::Tensor& start_logits, const at::Tensor& end_logits,
+                      const at::Tensor& offset_logits, const at::Tensor& batch,
+                      const at::Tensor& cls, const at::Tensor& pos) {
+  const Shape s = check_inputs(start_logits, end_logits, offset_logits);
+  check_index(s, start_logits, batch, cls, pos);
+  const c10::cuda::CUDAGuard guard(start_logits.device());
+  const int64_t n = batch.size(0);
+  auto out = at::empty({n, 2}, start_logits.options());
+  if (n == 0) return out;
+  const auto S = start_logits.contiguous();
+  const auto E = end_logits.contiguous();
+  const auto O = offset_logits.contiguous();
+  const auto bi = batch.contiguous(), ci = cls.contiguous(), ti = pos.contiguous();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, S.scalar_type(),
+                                  "trident_decode_index_cuda", [&] {
+    C10_CUDA_CHECK(launch_index(ptr<scalar_t>(S), ptr<scalar_t>(E), ptr<scalar_t>(O), s,
+                                bi.data_ptr<int64_t>(), ci.data_ptr<int64_t>(),
+                                ti.data_ptr<int64_t>(), n, ptr<scalar_t>(out), stream_of(S)));
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pytal, CUDA, m) {
+  m.impl("trident_decode", &forward_cuda);
+  m.impl("trident_decode_backward", &backward_cuda);
+  m.impl("trident_decode_index", &index_cuda);
+}
+
+}  // namespace trident_decode
+}  // namespace pytal
