@@ -64,6 +64,7 @@ def check_intervals(name: str, segments: torch.Tensor, *, op: str) -> None:
                      "integers for every [lo, hi] pair (columns 0 <= 1"
                      + (" and 2 <= 3" if segments.shape[-1] == 4 else "") + ")")
 
+
 def check_index_range(name: str, t: torch.Tensor, size: int, *, op: str) -> None:
     """Integer tensor ``t`` holds values in [0, size) (one host synchronisation on CUDA)."""
     if t.numel() and not bool(((t >= 0) & (t < size)).all()):
