@@ -11,7 +11,7 @@ from pytal.models.cltdr_gmg.decoder import (CrossLayerFusion, DecoupledClassific
                                             DecoupledRegression, match_length, masked_mean)
 from pytal.models.cltdr_gmg.heads import ClassificationHead, RefineHead, TridentHead, prior_bias
 from pytal.models.cltdr_gmg.refinement import refine_offsets, refined_logits, refined_scores
-from pytal.nn.layer_norm import ChannelLayerNorm
+from pytal.nn.norm import ChannelLayerNorm
 from pytal.nn.masked_conv import MaskedConv1D, downsample_mask
 from pytal.nn.scale import Scale
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pytal.nn.layer_norm import ChannelLayerNorm
+from pytal.nn.norm import ChannelLayerNorm
 from pytal.nn.masked_conv import MaskedConv1D
 from pytal.nn.scale import Scale
 
