@@ -3,6 +3,37 @@
 AAAI 2025), built on pytal's ops. The authors' public code (github.com/LiQiang0307/CLTDR-GMG,
 on ActionFormer and TriDet) is the reference for what the paper leaves out.
 
+What the assembled model (``pytal.models.CLTDRGMG``, registered as ``"cltdr_gmg"``) does::
+
+    feats (B, C_in, T), masks (B, 1, T)  --pad to max(max_seq_len, multiple of 2**(L-1))-->
+    encoder: projection convs (+LN, ReLU) [+ sinusoid PE] -> GMG stem -> GMG branch (max-pool /2)
+             = pyramid P_0..P_{L-1}, (B, C, T / 2**l)           (pytal.nn.GMGBlock, pytal.ops.gmg)
+    neck:    LayerNorm per level
+    decoder: cls_decoupler(P) -> cls_head;  reg_decoupler(P) -> trident_head.offset,
+             P (detached) -> trident_head.start/end;  fusion(P) -> refine_head
+    train:   label assignment -> refined branch (varifocal on refined logits, IoU-weighted,
+             DIoU on refined distances) and coarse branch (focal, DIoU), mixed w / 1 - w
+    detect:  refined scores -> threshold + top-k per level -> trident_decode(index=...) of the
+             kept candidates -> boundary refinement -> one batched_nms for the batch -> seconds
+
+Remaining gaps (as of this assembly):
+
+* ActivityNet's external video-level class scores (``test.ext_score_file``, the release's
+  score fusion for its class-agnostic ``num_classes: 1`` setting) are not applied by
+  ``detect``; the training engine / evaluation must do it.
+* For inputs longer than ``max_seq_len`` the release pads to a multiple of
+  ``stride * n_sgp_win_size`` (its ``max_div_factor``); pytal pads to a multiple of the total
+  stride, so release-variant detections on such long videos can differ slightly.
+* Padding invariance is exact only up to ``max_seq_len``: beyond it the padded length (and so
+  the GMG blocks' FFT length and GroupNorm statistics) follows the longest video of the batch.
+* ``model.gmg_k`` and ``model.max_buffer_len_factor`` are accepted and ignored (the release
+  block never uses its ``k``; pytal's point generator needs no buffer). ``train.dropout`` is
+  unused, as in the release.
+* The EMA loss normaliser is a plain attribute (``model.loss_normalizer``), not in the
+  state dict; the engine should checkpoint ``loss_normalizer.state_dict()``.
+* The paper variant mixes its losses with ``model.refined_loss_weight`` too (the paper gives
+  no weighting) and updates the normaliser once per step.
+
 Package layout (one job per module):
 
 * ``points``      pyramid points ``[t, range_lo, range_hi, stride]`` (input feature steps)
@@ -14,6 +45,9 @@ Package layout (one job per module):
 * ``refinement``  refined scores (paper vs release) and refined boundaries
 * ``inference``   per-level candidate selection, segments from distances, feature steps -> seconds
 * ``convert``     ``convert_release_checkpoint``: public-code state dicts -> pytal names
+* ``config``      ``CLTDRGMGConfig``: the config keys the model reads, validated (errors name the key)
+* ``encoder``     ``GMGEncoder`` (projection, position embedding, GMG stem and branch), ``PyramidNorm``
+* ``model``       ``CLTDRGMG``: the assembled detector, its training losses and ``detect``
 
 Module names of the assembled ``pytal.models.CLTDRGMG`` (the contract ``convert`` relies on)::
 
@@ -96,16 +130,20 @@ from the paper's equations (or where the paper is silent), found by reading it:
 from __future__ import annotations
 
 from .assignment import assign_targets, assign_targets_batch
+from .config import CLTDRGMGConfig
 from .convert import convert_release_checkpoint, extract_release_state_dict
 from .decoder import CrossLayerFusion, DecoupledClassification, DecoupledRegression
+from .encoder import GMGEncoder, PyramidNorm, sinusoid_position_embedding
 from .heads import ClassificationHead, ConvTower, OffsetHead, RefineHead, TridentHead
 from .inference import drop_short, feature_steps_to_seconds, segments_from_offsets, select_candidates
 from .losses import (LossNormalizer, branch_losses, ctr_diou_loss_1d, ctr_giou_loss_1d,
                      ctr_iou_1d, positive_entries, sigmoid_focal_loss, varifocal_loss)
 from .points import PointGenerator, pyramid_strides
 from .refinement import VARIANTS, refine_offsets, refined_logits, refined_scores
+from .model import CLTDRGMG
 
 __all__ = [
+    "CLTDRGMG", "CLTDRGMGConfig", "GMGEncoder", "PyramidNorm", "sinusoid_position_embedding",
     "VARIANTS", "assign_targets", "assign_targets_batch", "convert_release_checkpoint",
     "extract_release_state_dict", "CrossLayerFusion", "DecoupledClassification",
     "DecoupledRegression", "ClassificationHead", "ConvTower", "OffsetHead", "RefineHead",
