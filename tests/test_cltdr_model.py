@@ -3,6 +3,7 @@ checkpoints, a one-batch overfit through ``forward`` and ``detect``, extension u
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,20 @@ def test_padding_invariance_paper_variant():
     torch.testing.assert_close(da["scores"], db["scores"], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(da["segments"], db["segments"], rtol=1e-5, atol=1e-5)
     assert torch.equal(da["labels"], db["labels"])
+
+
+def test_empty_ground_truth_nan_padding_and_no_candidates():
+    model = CLTDRGMG(_tiny("release"))
+    x, mask = _batch((20, 13))
+    x[1, :, 13:] = float("nan")            # whatever the caller pads with is ignored
+    losses = model(x, mask, [torch.zeros(0, 2), torch.zeros(0, 2)],
+                   [torch.zeros(0, dtype=torch.long)] * 2)
+    assert all(torch.isfinite(v) for v in losses.values()) and losses["reg_loss"] == 0
+    losses["loss"].backward()
+    model.config = dataclasses.replace(model.config, pre_nms_thresh=1.0)   # nothing passes
+    model.eval()
+    dets = model.detect(x, mask, _meta((20, 13)))
+    assert [d["segments"].shape for d in dets] == [(0, 2), (0, 2)]
 
 
 @pytest.mark.parametrize("name", ["cltdr_gmg_thumos", "cltdr_gmg_anet", "cltdr_gmg_small"])

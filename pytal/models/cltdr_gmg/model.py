@@ -166,7 +166,7 @@ class CLTDRGMG(nn.Module):
             raise ValueError(f"CLTDRGMG: masks must be on the device of feats ({feats.device}), "
                              f"got {masks.device}")
         pad = self.padded_length(t) - t
-        feats = F.pad(feats * masks.to(feats.dtype), (0, pad))
+        feats = F.pad(feats.masked_fill(~masks, 0.0), (0, pad))     # padding may hold anything
         masks = F.pad(masks, (0, pad), value=False)
         if self.training and self.input_noise > 0:
             noise = torch.randn_like(feats) * self.input_noise
