@@ -1,6 +1,9 @@
-"""Layers shared by pytal's detectors."""
+"""Layers shared by pytal's detectors, all on (B, C, T) sequences with (B, 1, T) bool masks."""
 from pytal.nn.drop import AffineDropPath, drop_path
 from pytal.nn.gmg_block import GMGBlock
+from pytal.nn.masked_conv import MaskedConv1D, downsample_mask
 from pytal.nn.norm import ChannelLayerNorm
+from pytal.nn.scale import Scale
 
-__all__ = ["AffineDropPath", "ChannelLayerNorm", "GMGBlock", "drop_path"]
+__all__ = ["AffineDropPath", "ChannelLayerNorm", "GMGBlock", "MaskedConv1D", "Scale",
+           "downsample_mask", "drop_path"]

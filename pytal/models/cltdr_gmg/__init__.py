@@ -1,0 +1,154 @@
+"""CLTDR-GMG: Cross-Layer Task Decoupling and Refinement with Gated Multi-Granularity encoding
+(Li et al., "Temporal Action Localization with Cross Layer Task Decoupling and Refinement",
+AAAI 2025), built on pytal's ops. The authors' public code (github.com/LiQiang0307/CLTDR-GMG,
+on ActionFormer and TriDet) is the reference for what the paper leaves out.
+
+What the assembled model (``pytal.models.CLTDRGMG``, registered as ``"cltdr_gmg"``) does::
+
+    feats (B, C_in, T), masks (B, 1, T)  --pad to max(max_seq_len, multiple of 2**(L-1))-->
+    encoder: projection convs (+LN, ReLU) [+ sinusoid PE] -> GMG stem -> GMG branch (max-pool /2)
+             = pyramid P_0..P_{L-1}, (B, C, T / 2**l)           (pytal.nn.GMGBlock, pytal.ops.gmg)
+    neck:    LayerNorm per level
+    decoder: cls_decoupler(P) -> cls_head;  reg_decoupler(P) -> trident_head.offset,
+             P (detached) -> trident_head.start/end;  fusion(P) -> refine_head
+    train:   label assignment -> refined branch (varifocal on refined logits, IoU-weighted,
+             DIoU on refined distances) and coarse branch (focal, DIoU), mixed w / 1 - w
+    detect:  refined scores -> threshold + top-k per level -> trident_decode(index=...) of the
+             kept candidates -> boundary refinement -> one batched_nms for the batch -> seconds
+
+Remaining gaps (as of this assembly):
+
+* ActivityNet's external video-level class scores (``test.ext_score_file``, the release's
+  score fusion for its class-agnostic ``num_classes: 1`` setting) are not applied by
+  ``detect``; the training engine / evaluation must do it.
+* For inputs longer than ``max_seq_len`` the release pads to a multiple of
+  ``stride * n_sgp_win_size`` (its ``max_div_factor``); pytal pads to a multiple of the total
+  stride, so release-variant detections on such long videos can differ slightly.
+* Padding invariance is exact only up to ``max_seq_len``: beyond it the padded length (and so
+  the GMG blocks' FFT length and GroupNorm statistics) follows the longest video of the batch.
+* ``model.gmg_k`` and ``model.max_buffer_len_factor`` are accepted and ignored (the release
+  block never uses its ``k``; pytal's point generator needs no buffer). ``train.dropout`` is
+  unused, as in the release.
+* The EMA loss normaliser is a plain attribute (``model.loss_normalizer``), not in the
+  state dict; the engine should checkpoint ``loss_normalizer.state_dict()``.
+* The paper variant mixes its losses with ``model.refined_loss_weight`` too (the paper gives
+  no weighting) and updates the normaliser once per step.
+
+Package layout (one job per module):
+
+* ``points``      pyramid points ``[t, range_lo, range_hi, stride]`` (input feature steps)
+* ``assignment``  centre sampling, regression ranges, min-length ties -> class / offset targets
+* ``losses``      sigmoid focal, varifocal, 1D GIoU / DIoU (centre-offset form), IoU weighting,
+                  EMA loss normaliser, and one branch's normalised losses (``branch_losses``)
+* ``decoder``     Decoupled Classification / Regression Modules, Cross-Layer Feature Fusion
+* ``heads``       ClassificationHead, TridentHead (logits for ``pytal.ops.trident_decode``), RefineHead
+* ``refinement``  refined scores (paper vs release) and refined boundaries
+* ``inference``   per-level candidate selection, segments from distances, feature steps -> seconds
+* ``convert``     ``convert_release_checkpoint``: public-code state dicts -> pytal names
+* ``config``      ``CLTDRGMGConfig``: the config keys the model reads, validated (errors name the key)
+* ``encoder``     ``GMGEncoder`` (projection, position embedding, GMG stem and branch), ``PyramidNorm``
+* ``model``       ``CLTDRGMG``: the assembled detector, its training losses and ``detect``
+
+Module names of the assembled ``pytal.models.CLTDRGMG`` (the contract ``convert`` relies on)::
+
+    encoder.embed     ConvTower: projection convs + channel LayerNorm + ReLU
+    encoder.stem.<i>  GMGBlock (no downsampling)      encoder.branch.<i>  GMGBlock (max-pool /2)
+    neck.norms.<l>    ChannelLayerNorm per level (the release's identity neck)
+    cls_decoupler     DecoupledClassification          reg_decoupler  DecoupledRegression
+    fusion            CrossLayerFusion
+    cls_head          ClassificationHead on cls_decoupler's output
+    trident_head      TridentHead: .offset on reg_decoupler's output, .start/.end on the pyramid
+    refine_head       RefineHead on fusion's output
+
+Public-code parameter names (after stripping DataParallel's ``module.``) and pytal's:
+
+=====================================  =============================================
+release                                pytal
+=====================================  =============================================
+backbone.embd.<i>.conv.*               encoder.embed.convs.<i>.conv.*
+backbone.embd_norm.<i>.{weight,bias}   encoder.embed.norms.<i>.*
+backbone.{stem,branch}.<i>.*           encoder.{stem,branch}.<i>.* (GMGBlock's own renames:
+                                       w1/b1/w2/b2 -> filter_*, convw -> conv_*, fc -> instant_*)
+neck.fpn_norms.<l>.*                   neck.norms.<l>.*
+decls.contrans.*  (ConvTranspose1d)    cls_decoupler.upsample.*
+decls.conv_l.*    (1x1)                cls_decoupler.attention.lateral.*
+decls.attn.1.*    (1x1 after GAP)      cls_decoupler.attention.fc.*
+dereg.down.*      (k3 s2 conv)         reg_decoupler.downsample.*
+dereg.conv_l.*, dereg.attn.1.*         reg_decoupler.attention.{lateral,fc}.*
+cross_level.conv.*, .convtrans.*       fusion.downsample.*, fusion.upsample.*
+cls_head.head.<i>.conv.*               cls_head.tower.convs.<i>.conv.*
+cls_head.norm.<i>.*                    cls_head.tower.norms.<i>.*
+cls_head.cls_head.conv.*               cls_head.classifier.conv.*
+start_head.* / end_head.*              trident_head.start.* / trident_head.end.* (as cls_head)
+reg_head.head/norm.<i>.*               trident_head.offset.tower.{convs,norms}.<i>.*
+reg_head.scale.<l>.scale               trident_head.offset.scales.<l>.scale
+reg_head.offset_head.conv.*            trident_head.offset.offset.conv.*
+refineHead.head/norm.<i>.*             refine_head.tower.{convs,norms}.<i>.*
+refineHead.prob_head.conv.*            refine_head.logits.conv.*
+refineHead.s_offset_head.conv.*        refine_head.start_offset.conv.*
+refineHead.e_offset_head.conv.*        refine_head.end_offset.conv.*
+refineHead.scale.<l>.scale             dropped (built, never used by its forward)
+=====================================  =============================================
+
+``paper`` vs ``release`` (``model.variant``): what the public code computes where it differs
+from the paper's equations (or where the paper is silent), found by reading it:
+
+1. GMG gating (``pytal.ops.gmg``): release ``L = l*g; I = f*L; out = u + g + L + I``; paper
+   ``L = relu(g)*l + g; I = relu(L)*f; out = u + L + I``. The release THUMOS config also uses a
+   local kernel of 1 (``n_sgp_win_size: 1``; stem blocks always 1) and initialises the local and
+   instant weights with std ``init_conv_vars = 0``, i.e. zeros; ``k`` is computed into a size the
+   block never uses. Its block masks neither the mixer nor the MLP output.
+2. Refined score: paper ``sqrt(a * R)`` of the two probabilities; release
+   ``sigmoid(cls_logit * refine_logit)``, a product of *logits* (two negative logits give a high
+   score, and at initialisation the classifier's prior bias is cancelled: scores start near 0.5).
+   See ``refinement.refined_scores`` / ``refined_logits``.
+3. Refined boundaries (both variants, as the release): per-class offsets of the RefineHead (raw,
+   kernel 7, no Scale or ReLU) are added in input feature steps to the decoded boundaries, and
+   the refined distances are clamped at 0 (``refinement.refine_offsets``).
+4. Losses: release ``0.7 * refined + 0.3 * unrefined`` (``model.refined_loss_weight``), where
+   refined = varifocal loss on ``cls_logit * refine_logit`` with 0/1 targets (so BCE on positives,
+   ``alpha * p**gamma``-weighted BCE on negatives) whose positive entries are multiplied by
+   ``IoU ** iou_weight_power`` (IoU of the *refined* decoded segment, not detached), plus DIoU on
+   the refined distances; unrefined = sigmoid focal loss on the ClassificationHead's logits (no
+   IoU weighting) plus DIoU on the unrefined Trident distances. Both halves update the EMA loss
+   normaliser, so it advances twice per step. The paper describes the IoU-weighted varifocal and
+   IoU regression losses but not the 0.7/0.3 mix.
+5. Decoder masks: the release's DeCLS / DeReg / CrossLevel ignore masks; their global average
+   pooling runs over padded steps, whose features are not zero (its neck LayerNorm and GMG
+   blocks leave the padding unmasked), so outputs depend on how far a video is padded (it pads
+   to ``max_seq_len`` at inference). ``masked=False`` reproduces that; pytal's default
+   ``masked=True`` zeroes padding, pools over valid steps and is padding-invariant.
+6. The attention ``W = Sigmoid(FC(GAP(ReLU(f_{l+1} + f_l))))`` has, in the release, a 1x1 conv
+   on ``f_l`` (``attention.lateral``) that the paper's equation does not show; both variants keep it.
+7. Trident head: only the centre-offset branch reads the Decoupled Regression Module's output;
+   the start/end boundary branches read the plain pyramid ``P_l`` (detached) and are
+   class-specific (Cb = num_classes). The RefineHead reads the fused ``f_c`` at every level,
+   including the first and last (two-term sums there).
+8. ActivityNet: the release config keeps 768 unresized steps and 6 levels; the issue/paper
+   setting (192 resized steps, 7 levels) is ``cltdr_gmg_anet``.
+"""
+from __future__ import annotations
+
+from .assignment import assign_targets, assign_targets_batch
+from .config import CLTDRGMGConfig
+from .convert import convert_release_checkpoint, extract_release_state_dict
+from .decoder import CrossLayerFusion, DecoupledClassification, DecoupledRegression
+from .encoder import GMGEncoder, PyramidNorm, sinusoid_position_embedding
+from .heads import ClassificationHead, ConvTower, OffsetHead, RefineHead, TridentHead
+from .inference import drop_short, feature_steps_to_seconds, segments_from_offsets, select_candidates
+from .losses import (LossNormalizer, branch_losses, ctr_diou_loss_1d, ctr_giou_loss_1d,
+                     ctr_iou_1d, positive_entries, sigmoid_focal_loss, varifocal_loss)
+from .points import PointGenerator, pyramid_strides
+from .refinement import VARIANTS, refine_offsets, refined_logits, refined_scores
+from .model import CLTDRGMG
+
+__all__ = [
+    "CLTDRGMG", "CLTDRGMGConfig", "GMGEncoder", "PyramidNorm", "sinusoid_position_embedding",
+    "VARIANTS", "assign_targets", "assign_targets_batch", "convert_release_checkpoint",
+    "extract_release_state_dict", "CrossLayerFusion", "DecoupledClassification",
+    "DecoupledRegression", "ClassificationHead", "ConvTower", "OffsetHead", "RefineHead",
+    "TridentHead", "LossNormalizer", "branch_losses", "positive_entries", "ctr_diou_loss_1d", "ctr_giou_loss_1d", "ctr_iou_1d",
+    "sigmoid_focal_loss", "varifocal_loss", "PointGenerator", "pyramid_strides",
+    "refine_offsets", "refined_logits", "refined_scores", "select_candidates",
+    "segments_from_offsets", "drop_short", "feature_steps_to_seconds",
+]
