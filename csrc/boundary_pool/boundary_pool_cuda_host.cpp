@@ -9,36 +9,13 @@
 
 #include <limits>
 
+#include "common/cuda_pointers.h"
 #include "boundary_pool/boundary_pool_cuda.h"
 #include "boundary_pool/boundary_pool_host.h"
 
 namespace pytal {
 namespace boundary_pool {
 namespace {
-
-// The CUDA type of a torch scalar type (same layout).
-template <typename S>
-struct CudaType {
-  using type = S;
-};
-template <>
-struct CudaType<at::Half> {
-  using type = __half;
-};
-template <>
-struct CudaType<at::BFloat16> {
-  using type = __nv_bfloat16;
-};
-
-template <typename S>
-const typename CudaType<S>::type* cuda_ptr(const at::Tensor& t) {
-  return reinterpret_cast<const typename CudaType<S>::type*>(t.const_data_ptr<S>());
-}
-
-template <typename S>
-typename CudaType<S>::type* cuda_ptr_mut(at::Tensor& t) {
-  return reinterpret_cast<typename CudaType<S>::type*>(t.mutable_data_ptr<S>());
-}
 
 void check_grid(const Problem& p) {
   TORCH_CHECK(p.rows() < std::numeric_limits<int32_t>::max(),
@@ -59,7 +36,7 @@ at::Tensor pool_forward(const at::Tensor& features, const at::Tensor& segments, 
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(),
                                   "boundary_pool_forward_cuda", [&] {
     C10_CUDA_CHECK(launch_pool_forward(cuda_ptr<scalar_t>(feats), bounds.const_data_ptr<int32_t>(),
-                                       p, mode, cuda_ptr_mut<scalar_t>(out), device,
+                                       p, mode, cuda_mut_ptr<scalar_t>(out), device,
                                        stream.stream()));
   });
   return out;
@@ -87,7 +64,7 @@ at::Tensor pool_backward(const at::Tensor& grad_output, const at::Tensor& featur
     C10_CUDA_CHECK(launch_pool_backward(
         cuda_ptr<scalar_t>(feats), cuda_ptr<scalar_t>(grad), bounds.const_data_ptr<int32_t>(), p,
         mode, ws_bytes > 0 ? workspace.mutable_data_ptr() : nullptr,
-        cuda_ptr_mut<scalar_t>(grad_in), device, stream.stream()));
+        cuda_mut_ptr<scalar_t>(grad_in), device, stream.stream()));
   });
   return grad_in;
 }
@@ -124,7 +101,7 @@ at::Tensor boundary_pool_baseline_cuda(const at::Tensor& features, const at::Ten
                                   "boundary_pool_baseline_cuda", [&] {
     C10_CUDA_CHECK(launch_pool_baseline(cuda_ptr<scalar_t>(feats),
                                         bounds.const_data_ptr<int32_t>(), p,
-                                        cuda_ptr_mut<scalar_t>(out), stream.stream()));
+                                        cuda_mut_ptr<scalar_t>(out), stream.stream()));
   });
   return out;
 }

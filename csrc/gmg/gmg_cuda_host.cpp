@@ -6,12 +6,11 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <torch/library.h>
 
 #include <cmath>
 
+#include "common/cuda_pointers.h"
 #include "gmg/gmg_cuda.h"
 #include "gmg/gmg_cufft.h"
 #include "gmg/gmg_host.h"
@@ -19,29 +18,6 @@
 namespace pytal {
 namespace gmg {
 namespace {
-
-// The CUDA storage type of an ATen scalar type (same layout).
-template <typename scalar_t>
-struct CudaType {
-  using type = scalar_t;
-};
-template <>
-struct CudaType<c10::Half> {
-  using type = __half;
-};
-template <>
-struct CudaType<c10::BFloat16> {
-  using type = __nv_bfloat16;
-};
-
-template <typename scalar_t>
-const typename CudaType<scalar_t>::type* cuda_ptr(const at::Tensor& t) {
-  return reinterpret_cast<const typename CudaType<scalar_t>::type*>(t.data_ptr<scalar_t>());
-}
-template <typename scalar_t>
-typename CudaType<scalar_t>::type* cuda_mut_ptr(const at::Tensor& t) {
-  return reinterpret_cast<typename CudaType<scalar_t>::type*>(t.data_ptr<scalar_t>());
-}
 
 template <typename T>
 DeviceParams<T> device_params(const Params& p) {

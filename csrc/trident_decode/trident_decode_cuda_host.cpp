@@ -7,31 +7,13 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include "common/cuda_pointers.h"
 #include "trident_decode/trident_decode_cuda.h"
 #include "trident_decode/trident_decode_host.h"
 
 namespace pytal {
 namespace trident_decode {
 namespace {
-
-// The CUDA type of an ATen scalar type (same bits).
-template <typename T>
-struct CudaType {
-  using type = T;
-};
-template <>
-struct CudaType<at::Half> {
-  using type = __half;
-};
-template <>
-struct CudaType<at::BFloat16> {
-  using type = __nv_bfloat16;
-};
-
-template <typename T>
-auto ptr(const at::Tensor& t) {
-  return reinterpret_cast<typename CudaType<T>::type*>(t.data_ptr<T>());
-}
 
 cudaStream_t stream_of(const at::Tensor& t) {
   return c10::cuda::getCurrentCUDAStream(t.get_device()).stream();
@@ -52,8 +34,9 @@ std::tuple<at::Tensor, at::Tensor> forward_cuda(const at::Tensor& start_logits,
                                   "trident_decode_cuda", [&] {
     using Acc = acc_t<scalar_t>;
     Acc* statp = save_stats ? stats.data_ptr<Acc>() : nullptr;
-    C10_CUDA_CHECK(launch_forward(ptr<scalar_t>(S), ptr<scalar_t>(E), ptr<scalar_t>(O), s,
-                                  ptr<scalar_t>(out), statp, stream_of(S)));
+    C10_CUDA_CHECK(launch_forward(cuda_ptr<scalar_t>(S), cuda_ptr<scalar_t>(E),
+                                  cuda_ptr<scalar_t>(O), s, cuda_mut_ptr<scalar_t>(out), statp,
+                                  stream_of(S)));
   });
   return {out, stats};
 }
@@ -78,10 +61,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> backward_cuda(const at::Tensor& g
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, S.scalar_type(),
                                   "trident_decode_backward_cuda", [&] {
     using Acc = acc_t<scalar_t>;
-    C10_CUDA_CHECK(launch_backward(ptr<scalar_t>(G), ptr<scalar_t>(S), ptr<scalar_t>(E),
-                                   ptr<scalar_t>(O), st.data_ptr<Acc>(), s,
-                                   ptr<scalar_t>(grad_start), ptr<scalar_t>(grad_end),
-                                   ptr<scalar_t>(grad_offset), stream_of(S)));
+    C10_CUDA_CHECK(launch_backward(cuda_ptr<scalar_t>(G), cuda_ptr<scalar_t>(S),
+                                   cuda_ptr<scalar_t>(E), cuda_ptr<scalar_t>(O),
+                                   st.data_ptr<Acc>(), s, cuda_mut_ptr<scalar_t>(grad_start),
+                                   cuda_mut_ptr<scalar_t>(grad_end),
+                                   cuda_mut_ptr<scalar_t>(grad_offset), stream_of(S)));
   });
   return {grad_start, grad_end, grad_offset};
 }
@@ -101,9 +85,10 @@ at::Tensor index_cuda(const at::Tensor& start_logits, const at::Tensor& end_logi
   const auto bi = batch.contiguous(), ci = cls.contiguous(), ti = pos.contiguous();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, S.scalar_type(),
                                   "trident_decode_index_cuda", [&] {
-    C10_CUDA_CHECK(launch_index(ptr<scalar_t>(S), ptr<scalar_t>(E), ptr<scalar_t>(O), s,
-                                bi.data_ptr<int64_t>(), ci.data_ptr<int64_t>(),
-                                ti.data_ptr<int64_t>(), n, ptr<scalar_t>(out), stream_of(S)));
+    C10_CUDA_CHECK(launch_index(cuda_ptr<scalar_t>(S), cuda_ptr<scalar_t>(E),
+                                cuda_ptr<scalar_t>(O), s, bi.data_ptr<int64_t>(),
+                                ci.data_ptr<int64_t>(), ti.data_ptr<int64_t>(), n,
+                                cuda_mut_ptr<scalar_t>(out), stream_of(S)));
   });
   return out;
 }
