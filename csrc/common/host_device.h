@@ -37,6 +37,22 @@ PYTAL_HOST_DEVICE inline double exp_of(double x) {
 #endif
 }
 
+// log for float and double, likewise.
+PYTAL_HOST_DEVICE inline float log_of(float x) {
+#if defined(__CUDA_ARCH__)
+  return logf(x);
+#else
+  return std::log(x);
+#endif
+}
+PYTAL_HOST_DEVICE inline double log_of(double x) {
+#if defined(__CUDA_ARCH__)
+  return ::log(x);
+#else
+  return std::log(x);
+#endif
+}
+
 template <typename T>
 PYTAL_HOST_DEVICE inline T negative_infinity() { return -std::numeric_limits<T>::infinity(); }
 

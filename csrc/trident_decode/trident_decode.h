@@ -56,21 +56,6 @@ __device__ __host__ inline __nv_bfloat16 from_acc<__nv_bfloat16, float>(float x)
 }
 #endif
 
-PYTAL_HOST_DEVICE inline float log_of(float x) {
-#if defined(__CUDA_ARCH__)
-  return logf(x);
-#else
-  return std::log(x);
-#endif
-}
-PYTAL_HOST_DEVICE inline double log_of(double x) {
-#if defined(__CUDA_ARCH__)
-  return ::log(x);
-#else
-  return std::log(x);
-#endif
-}
-
 // ---- problem geometry ----------------------------------------------------------------------
 struct Shape {
   int64_t batch;     // B
