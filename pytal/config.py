@@ -111,10 +111,102 @@ def load_config(name_or_path: Union[str, os.PathLike], overrides: Iterable[str] 
     return cfg
 
 
+SECTIONS = ("model", "dataset", "train", "test")
+
+_STR, _OPT_STR = (str,), (str, type(None))
+_NUM, _OPT_NUM = (int, float), (int, float, type(None))
+#: Keys every detector shares, read by the engine and the datasets: key -> accepted types.
+SHARED_KEYS: dict[str, dict[str, tuple]] = {
+    "model": {"name": _STR, "variant": _STR},
+    "dataset": {"name": _OPT_STR, "annotation_file": _STR, "feature_dir": _STR,
+                "file_prefix": _OPT_STR, "file_ext": _STR, "feat_stride": _OPT_NUM,
+                "num_frames": _OPT_NUM, "default_fps": _OPT_NUM, "input_dim": (int,),
+                "num_classes": (int,), "train_subset": (str, list), "val_subset": (str, list),
+                "max_seq_len": (int,), "trunc_thresh": _NUM, "crop_ratio": (list, type(None)),
+                "force_upsampling": (bool,), "resize_length": (int, type(None))},
+    "train": {},              # the engine's keys: pytal.engine.settings.TrainSettings
+    "test": {"tiou_thresholds": (list,), "ext_score_file": _OPT_STR},
+}
+
+
+class _Recorder(dict):
+    """A dict that remembers which keys were looked up (to learn what a reader reads)."""
+
+    def __init__(self, data: Mapping[str, Any], seen: set) -> None:
+        super().__init__(data)
+        self.seen = seen
+
+    def __contains__(self, key: object) -> bool:
+        self.seen.add(key)
+        return super().__contains__(key)
+
+    def __getitem__(self, key: Any) -> Any:
+        self.seen.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.seen.add(key)
+        return super().get(key, default)
+
+
+def _model_keys(cfg: Mapping[str, Any]) -> dict[str, set]:
+    """Per section, the keys the detector's config class reads (it validates them itself)."""
+    from pytal.models import registry
+
+    name = cfg["model"].get("name")
+    if name not in registry.registered_models():
+        raise ConfigError(f"config: model.name must be one of {registry.registered_models()}, "
+                          f"got {name!r}")
+    config_class = getattr(registry._MODELS[name], "config_class", None)
+    if config_class is None:                 # a detector without a config class reads anything
+        return {s: set(cfg.get(s) or {}) for s in SECTIONS}
+    seen = {s: set() for s in SECTIONS}
+    recorded = {s: _Recorder(cfg.get(s) or {}, seen[s]) for s in SECTIONS}
+    try:
+        config_class.from_dict(recorded)
+    except (KeyError, ValueError, TypeError) as err:
+        raise ConfigError(str(err.args[0]) if err.args else str(err)) from None
+    for section, keys in getattr(config_class, "ACCEPTED_UNUSED", {}).items():
+        seen[section].update(keys)
+    return seen
+
+
 def validate_config(cfg: Mapping[str, Any]) -> None:
-    """Raise :class:`ConfigError` naming the first unknown or mistyped key."""
-    # completed below (sections, readers of every key)
-    return None
+    """Raise :class:`ConfigError` naming the first unknown section or key, or a shared key of
+    the wrong type. The detector's keys are checked by its ``config_class.from_dict``, the
+    engine's ``train.*`` keys by :class:`~pytal.engine.settings.TrainSettings`."""
+    from pytal.engine.settings import TrainSettings
+
+    unknown = [s for s in cfg if s not in SECTIONS]
+    if unknown:
+        raise ConfigError(f"config: unknown section {unknown[0]!r} (sections: "
+                          f"{', '.join(SECTIONS)})")
+    for section in SECTIONS:
+        if not isinstance(cfg.get(section, {}), Mapping):
+            raise ConfigError(f"config: section {section!r} must be a mapping of keys, got "
+                              f"{type(cfg[section]).__name__}")
+    if "name" not in cfg.get("model", {}):
+        raise ConfigError("config: missing key model.name")
+    for section, types in SHARED_KEYS.items():
+        for key, accepted in types.items():
+            value = cfg.get(section, {}).get(key)
+            if key in cfg.get(section, {}) and (
+                    not isinstance(value, accepted) or (bool not in accepted and isinstance(value, bool))):
+                names = " or ".join("null" if t is type(None) else t.__name__ for t in accepted)
+                raise ConfigError(f"config: {section}.{key} must be {names}, got {value!r}")
+    try:
+        TrainSettings.from_dict(cfg)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    readers = _model_keys(cfg)
+    for section in SECTIONS:
+        known = set(SHARED_KEYS[section]) | readers[section]
+        if section == "train":
+            known |= set(TrainSettings.keys())
+        for key in cfg.get(section, {}):
+            if key not in known:
+                raise ConfigError(f"config: unknown key {section}.{key} (known keys of "
+                                  f"{section}: {', '.join(sorted(known))})")
 
 
 def save_config(cfg: Mapping[str, Any], path: Union[str, os.PathLike]) -> None:
