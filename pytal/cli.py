@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from typing import Callable, Optional, Sequence
@@ -44,15 +45,15 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--per-class", action="store_true", help="also print the AP of every class")
     parser.add_argument("--ckpt", metavar="CKPT",
                         help="evaluate a trained model on its config's validation subset "
-                             "(not available yet)")
+                             "(dataset.val_subset)")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="config overrides for --ckpt (e.g. dataset.feature_dir=/x)")
     parser.set_defaults(handler=run_eval)
 
 
 def run_eval(args: argparse.Namespace) -> int:
     if args.ckpt is not None:
-        raise CommandError("--ckpt is not available yet (it needs the training engine); "
-                           "evaluate a detections file with --gt GT.json --pred DETECTIONS.json "
-                           "--subset SUBSET")
+        return _eval_checkpoint(args)
     missing = [flag for flag, value in (("--gt", args.gt), ("--pred", args.pred),
                                         ("--subset", args.subset)) if value is None]
     if missing:
@@ -75,6 +76,24 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_checkpoint(args: argparse.Namespace) -> int:
+    from pytal.data.jsonio import write_json
+    from pytal.engine import build_dataset, infer_dataset, load_model
+    from pytal.evaluation import evaluate, parse_tiou_thresholds
+
+    model, cfg, names = load_model(args.ckpt, overrides=args.override)
+    dataset = build_dataset(cfg, "val")
+    detections = infer_dataset(model, dataset, names)
+    subset = cfg["dataset"]["val_subset"]
+    result = evaluate(cfg["dataset"]["annotation_file"], detections, subset=subset,
+                      tiou_thresholds=parse_tiou_thresholds(args.tiou))
+    print(format_result(result, title=f"{args.ckpt} on subset {subset!r}",
+                        per_class=args.per_class))
+    if args.json:
+        write_json(args.json, result, indent=2)
+    return 0
+
+
 def format_result(result: dict, *, title: str = "", per_class: bool = False) -> str:
     """A readable table of an :func:`~pytal.evaluation.evaluate` result (mAP in %)."""
     lines = [title] if title else []
@@ -91,10 +110,119 @@ def format_result(result: dict, *, title: str = "", per_class: bool = False) -> 
     return "\n".join(lines)
 
 
+# -------------------------------------------------------------------------------------- train
+
+def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a detector from a config",
+        description="Train a detector: CONFIG is a YAML path or a packaged config name "
+                    "(cltdr_gmg_thumos, cltdr_gmg_anet, cltdr_gmg_small). RUN_DIR receives "
+                    "config.yaml (resolved), last.pt / best.pt, train.log, metrics.json and "
+                    "detections.json (validation subset).")
+    parser.add_argument("config", metavar="CONFIG")
+    parser.add_argument("--output", required=True, metavar="RUN_DIR")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="set config keys, e.g. train.epochs=3 dataset.feature_dir=/x")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from RUN_DIR/last.pt (with RUN_DIR/config.yaml)")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import logging
+    import os
+
+    from pytal.config import load_config, save_config
+    from pytal.engine import Trainer
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    resume = None
+    if args.resume:
+        resume = os.path.join(args.output, "last.pt")
+        if not os.path.isfile(resume):
+            raise CommandError(f"--resume: {resume} does not exist")
+        cfg = load_config(os.path.join(args.output, "config.yaml"), args.override)
+    else:
+        cfg = load_config(args.config, args.override)
+    save_config(cfg, os.path.join(args.output, "config.yaml"))
+    best = Trainer(cfg, args.output, device=args.device,
+                   progress=not args.no_progress).fit(resume=resume)
+    if best is not None:
+        print(format_result(best, title=f"{args.output}: epoch {best['epoch']} on subset "
+                                        f"{cfg['dataset']['val_subset']!r}"))
+    return 0
+
+
+# -------------------------------------------------------------------------------------- infer
+
+def add_infer_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "infer", help="detect actions in feature files with a trained model",
+        description="Detect actions in one feature file or a folder of them (no annotation "
+                    "file needed: fps from the annotation file when it lists the video, else "
+                    "dataset.default_fps; duration from the feature length).")
+    parser.add_argument("--ckpt", required=True, metavar="CKPT",
+                        help="pytal checkpoint, or a CLTDR-GMG public-code one (needs --config)")
+    parser.add_argument("--features", required=True, metavar="DIR_OR_FILE")
+    parser.add_argument("--out", required=True, metavar="DETECTIONS.json")
+    parser.add_argument("--config", metavar="NAME_OR_YAML",
+                        help="config to use instead of the checkpoint's")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--weights", choices=("ema", "raw"), default="ema",
+                        help="public-code checkpoints: EMA weights (default) or raw ones")
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.set_defaults(handler=run_infer)
+
+
+def run_infer(args: argparse.Namespace) -> int:
+    from pytal.data.jsonio import write_json
+    from pytal.engine import feature_items, infer_dataset, load_model
+
+    model, cfg, names = load_model(args.ckpt, config=args.config, overrides=args.override,
+                                   weights=args.weights)
+    items = list(feature_items(args.features, cfg))
+    detections = infer_dataset(model, items, names, batch_size=args.batch_size)
+    write_json(args.out, detections)
+    count = sum(len(v) for v in detections["results"].values())
+    print(f"pytal infer: {count} detections in {len(items)} video(s) -> {args.out}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------- demo
+
+def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo", help="train and evaluate CLTDR-GMG on synthetic THUMOS14-like data (CPU)",
+        description="Write a synthetic dataset with the THUMOS14 layout, train CLTDR-GMG with "
+                    "the small config on the CPU, evaluate on the test subset, and write "
+                    "metrics.json, detections.json and timeline.png to DIR.")
+    parser.add_argument("--output", default="demo_output", metavar="DIR")
+    parser.add_argument("--quick", action="store_true",
+                        help="reduced mode: a few videos, a tiny model, one epoch")
+    parser.add_argument("--data-dir", metavar="DIR", help="synthetic data folder (default DIR/data)")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(handler=run_demo_command)
+
+
+def run_demo_command(args: argparse.Namespace) -> int:
+    from pytal.demo import run_demo
+
+    result = run_demo(args.output, quick=args.quick, data_dir=args.data_dir,
+                      overrides=tuple(args.override), progress=not args.no_progress)
+    print(format_result(result["metrics"], title="CLTDR-GMG on synthetic THUMOS14 (subset 'test')"))
+    print(f"training {result['train_seconds']:.0f} s, total {result['total_seconds']:.0f} s; "
+          f"wrote {args.output}/metrics.json, detections.json, {os.path.basename(result['timeline'])}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------ driver
 
 #: Builders of the subcommands, in the order ``pytal --help`` lists them.
-SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_eval_parser]
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_demo_parser, add_train_parser, add_eval_parser, add_infer_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -61,7 +61,7 @@ def test_eval_reports_videos_outside_subset(files, capsys):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--ckpt", "model.pt"], "--ckpt is not available yet"),
+    (["--ckpt", "model.pt"], "checkpoint not found: model.pt"),
     (["--pred", "x.json", "--subset", "test"], "missing --gt"),
     (["--gt", "GT", "--pred", "PRED", "--subset", "train"], "unknown subset 'train'; known subsets: \\['test', 'validation'\\]"),
     (["--gt", "GT", "--pred", "nope.json", "--subset", "test"], "prediction file not found: nope.json"),

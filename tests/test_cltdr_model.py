@@ -37,7 +37,7 @@ def _tiny(variant: str = "paper", **model) -> dict:
     cfg = _load("cltdr_gmg_small")
     cfg["model"].update(variant=variant, backbone_arch=[2, 1, 3], embd_dim=32, fpn_dim=32,
                         head_dim=16, gmg_mlp_dim=32, gmg_kernel_size=3, gmg_init_conv_vars=0.1,
-                        num_bins=4, input_noise=0.0,
+                        num_bins=4, input_noise=0.0, head_num_layers=3,
                         regression_range=[[0, 4], [4, 8], [8, 16], [16, 10000]], **model)
     cfg["dataset"].update(input_dim=C_IN, num_classes=NC, max_seq_len=32)
     cfg["train"].update(droppath=0.0)

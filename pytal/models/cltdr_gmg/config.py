@@ -136,6 +136,10 @@ class CLTDRGMGConfig:
     multiclass_nms: bool
     voting_thresh: float
 
+    #: Keys of the public code's configs that are accepted and have no effect (see the
+    #: package docstring); ``pytal.config`` treats them as known.
+    ACCEPTED_UNUSED = {"model": ("gmg_k", "max_buffer_len_factor"), "train": ("dropout",)}
+
     @property
     def num_levels(self) -> int:
         return self.backbone_arch[2] + 1

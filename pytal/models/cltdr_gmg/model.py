@@ -98,6 +98,9 @@ class CLTDRGMG(nn.Module):
     analysis).
     """
 
+    #: Validates the config keys this detector reads (``pytal.config`` uses it too).
+    config_class = CLTDRGMGConfig
+
     def __init__(self, cfg: Mapping[str, Any]) -> None:
         super().__init__()
         c = cfg if isinstance(cfg, CLTDRGMGConfig) else CLTDRGMGConfig.from_dict(cfg)

@@ -1,0 +1,107 @@
+"""CLTDR-GMG on synthetic THUMOS14-layout data, trained on the CPU: training time, inference
+time and detection mAP (issue 7's target: average mAP (0.3:0.7) >= 0.6).
+
+    python -m benchmarks.cltdr_gmg_synthetic [--root DIR] [--config cltdr_gmg_small]
+        [--output RUN_DIR] [--override train.epochs=20 ...] [--layout THUMOS14.json]
+
+Writes (or reuses) ``pytal.data.synthetic.write_dataset(root, feat_dim=512, seed=0,
+layout=<thumos14.json>)``: the real THUMOS14 videos, durations, actions and classes with
+synthetic features. Trains on subset ``validation`` (200 videos) with
+:class:`pytal.engine.Trainer`, evaluates once after the last epoch on ``test`` (210 videos)
+with :func:`pytal.evaluation.evaluate` (no checkpoint selection on the test subset), and
+prints the training time, the inference time of the test videos and the mAP table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import torch
+
+from benchmarks.common import environment
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_LAYOUT_CANDIDATES = [os.path.join(REPO, *up, "shared", "data", "annotations", "thumos14.json")
+                      for up in (("..",), ("..", ".."))]    # checkout, or a worktree beside it
+DEFAULT_LAYOUT = next((p for p in _LAYOUT_CANDIDATES if os.path.isfile(p)), _LAYOUT_CANDIDATES[0])
+DEFAULT_ROOT = os.path.join(REPO, "data", "synthetic_thumos14")
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", default=DEFAULT_ROOT, help="synthetic dataset folder")
+    parser.add_argument("--layout", default=DEFAULT_LAYOUT, help="THUMOS14 annotation JSON")
+    parser.add_argument("--config", default="cltdr_gmg_small")
+    parser.add_argument("--output", default=None, help="run folder (checkpoints, metrics)")
+    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--progress", action="store_true", help="tqdm bars")
+    args = parser.parse_args(argv)
+
+    from pytal.cli import format_result
+    from pytal.config import load_config
+    from pytal.data.synthetic import write_dataset
+    from pytal.engine import Trainer, infer_dataset
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    ds = write_dataset(args.root, feat_dim=512, seed=0, layout=os.path.abspath(args.layout),
+                       reuse=True)
+    write_seconds = time.perf_counter() - start
+    overrides = [f"{k}={v}" for k, v in ds.config_overrides().items()]
+    overrides += ["dataset.train_subset=validation", "dataset.val_subset=test",
+                  "train.eval_every=0", *args.override]
+    cfg = load_config(args.config, overrides)
+    print(f"environment: {environment()}; load average before: {load_average()}")
+    print(f"dataset: {args.root} ({', '.join(f'{k}: {len(v)} videos' for k, v in ds.subsets.items())}; "
+          f"{write_seconds:.1f} s to write or reuse)")
+    print("config:", json.dumps({k: cfg[k] for k in ("train",)}, default=str)[:400])
+
+    trainer = Trainer(cfg, args.output, progress=args.progress)
+    # Train without the final evaluation inside fit, to time inference on its own.
+    epochs = trainer.settings.epochs
+    start = time.perf_counter()
+    while trainer.epoch < epochs:
+        stats = trainer.train_one_epoch()
+        trainer.epoch += 1
+        print(f"  epoch {trainer.epoch:>3}/{epochs}: loss {stats['loss']:.4f}  "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
+    train_seconds = time.perf_counter() - start
+
+    model = trainer.eval_model()
+    val = trainer.val_set
+    start = time.perf_counter()
+    detections = infer_dataset(model, val, val.class_names, progress=args.progress)
+    infer_seconds = time.perf_counter() - start
+    metrics, _ = trainer.evaluate_from(detections)
+    load_after = load_average()
+
+    print(f"\ntraining: {epochs} epochs x {len(trainer.loader)} steps "
+          f"(batch {trainer.settings.batch_size}) in {train_seconds:.1f} s "
+          f"({train_seconds / epochs:.1f} s/epoch)")
+    print(f"inference: {len(val)} test videos in {infer_seconds:.1f} s "
+          f"({1e3 * infer_seconds / len(val):.1f} ms/video)")
+    print(f"load average after: {load_after}")
+    print(format_result(metrics, title="mAP on subset 'test'"))
+    result = {"train_seconds": train_seconds, "infer_seconds": infer_seconds,
+              "epochs": epochs, "metrics": metrics, "environment": environment(),
+              "load_average_after": load_after}
+    if args.output:
+        trainer.epoch = epochs
+        from pytal.data.jsonio import write_json
+        write_json(os.path.join(args.output, "benchmark.json"), result, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()

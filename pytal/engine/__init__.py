@@ -1,0 +1,23 @@
+"""Training, evaluation and inference loops, checkpoints.
+
+    from pytal.engine import Trainer, infer_dataset
+    trainer = Trainer(cfg, "runs/x")          # cfg: the whole resolved config dict
+    best = trainer.fit()                      # or fit(resume="runs/x/last.pt")
+
+Modules: ``settings`` (the ``train.*`` keys), ``schedule`` (warm-up + cosine), ``ema``
+(weight EMA), ``checkpoint`` (atomic save / load), ``data`` (datasets and loaders from the
+config), ``inference`` (detections JSON), ``loading`` (models from checkpoints, items
+from bare feature files), ``trainer`` (the loop).
+"""
+from pytal.engine.data import build_dataset
+from pytal.engine.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
+from pytal.engine.ema import ModelEMA
+from pytal.engine.inference import detections_json, infer_batches, infer_dataset
+from pytal.engine.loading import class_names_of, feature_items, load_model
+from pytal.engine.schedule import WarmupCosine, build_scheduler
+from pytal.engine.settings import TrainSettings
+from pytal.engine.trainer import Trainer, param_groups, seed_everything
+
+__all__ = ["CHECKPOINT_FORMAT", "ModelEMA", "Trainer", "TrainSettings", "WarmupCosine",
+           "atomic_save", "build_dataset", "build_scheduler", "class_names_of", "feature_items", "load_model", "detections_json", "infer_batches",
+           "infer_dataset", "load_checkpoint", "param_groups", "seed_everything"]

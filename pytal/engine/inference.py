@@ -1,0 +1,75 @@
+"""Inference over a dataset into an ActivityNet detections dict (segments in seconds)."""
+from __future__ import annotations
+
+import functools
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from pytal.data.collate import collate
+
+__all__ = ["DETECTIONS_VERSION", "detections_json", "infer_dataset", "infer_batches"]
+
+DETECTIONS_VERSION = "pytal-1"
+METADATA_KEYS = ("video_id", "fps", "duration", "feat_stride", "feat_num_frames")
+
+
+def detections_json(detections: Iterable[Mapping[str, Any]],
+                    class_names: Sequence[str]) -> dict[str, Any]:
+    """ActivityNet submission ``{"version", "results": {video_id: [{"label", "score",
+    "segment": [start, end]}]}, "external_data": {}}`` from ``model.detect`` outputs (dicts with
+    ``video_id``, ``segments`` (M, 2) seconds, ``scores`` (M,), ``labels`` (M,) class ids);
+    ``class_names[i]`` names class id ``i``. Every video appears, possibly with no entry."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    for det in detections:
+        segs = det["segments"].detach().cpu().tolist()
+        scores = det["scores"].detach().cpu().tolist()
+        labels = det["labels"].detach().cpu().tolist()
+        entries = []
+        for (s, e), score, label in zip(segs, scores, labels):
+            if not 0 <= label < len(class_names):
+                raise ValueError(f"detections_json: class id {label} of video "
+                                 f"{det['video_id']!r} is outside class_names "
+                                 f"({len(class_names)} names)")
+            entries.append({"label": class_names[label] or str(label), "score": float(score),
+                            "segment": [float(s), float(e)]})
+        results[str(det["video_id"])] = entries
+    return {"version": DETECTIONS_VERSION, "results": results, "external_data": {}}
+
+
+@torch.no_grad()
+def infer_batches(model: nn.Module, batches: Iterable[Mapping[str, Any]], *,
+                  device: torch.device | str = "cpu", progress: bool = False,
+                  total: Optional[int] = None) -> list[dict[str, Any]]:
+    """``model.detect`` over collated batches (``feats`` (B, C, T), ``masks`` (B, 1, T) and the
+    metadata lists); returns one detection dict per video, on the CPU. The model is put in
+    eval mode and restored afterwards."""
+    was_training = model.training
+    model.eval()
+    out: list[dict[str, Any]] = []
+    try:
+        for batch in tqdm(batches, total=total, desc="infer", disable=not progress, leave=False):
+            feats = batch["feats"].to(device)
+            masks = batch["masks"].to(device)
+            meta = [{k: batch[k][i] for k in METADATA_KEYS} for i in range(feats.shape[0])]
+            for det in model.detect(feats, masks, meta):
+                out.append({k: (v.cpu() if isinstance(v, torch.Tensor) else v)
+                            for k, v in det.items()})
+    finally:
+        model.train(was_training)
+    return out
+
+
+def infer_dataset(model: nn.Module, dataset: Dataset, class_names: Sequence[str], *,
+                  batch_size: int = 1, num_workers: int = 0, device: torch.device | str = "cpu",
+                  progress: bool = False) -> dict[str, Any]:
+    """Detect actions in every item of ``dataset`` (a :class:`~pytal.data.FeatureDataset` in
+    evaluation mode, or anything yielding its item dicts) and return the detections JSON dict
+    (:func:`detections_json`, segments in seconds)."""
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        collate_fn=functools.partial(collate))
+    dets = infer_batches(model, loader, device=device, progress=progress, total=len(loader))
+    return detections_json(dets, class_names)

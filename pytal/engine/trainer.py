@@ -1,0 +1,252 @@
+"""The training loop: AdamW, warm-up + cosine, gradient clipping, EMA, periodic evaluation,
+best-checkpoint selection, exact resume."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from typing import Any, Mapping, Optional
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from pytal.data.jsonio import write_json
+from pytal.engine.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
+from pytal.engine.data import build_dataset, train_loader
+from pytal.engine.ema import ModelEMA
+from pytal.engine.inference import infer_dataset
+from pytal.engine.schedule import build_scheduler
+from pytal.engine.settings import TIOU_DEFAULT, TrainSettings
+
+__all__ = ["Trainer", "param_groups", "seed_everything"]
+
+LOG = logging.getLogger("pytal.engine")
+LAST, BEST = "last.pt", "best.pt"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on weights of rank >= 2 only (not biases, norms, scales)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.dim() >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _rng_state(generators: Mapping[str, torch.Generator]) -> dict[str, Any]:
+    return {"python": random.getstate(), "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "generators": {k: g.get_state() for k, g in generators.items()}}
+
+
+def _set_rng_state(state: Mapping[str, Any], generators: Mapping[str, torch.Generator]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    for k, g in generators.items():
+        g.set_state(state["generators"][k])
+
+
+class Trainer:
+    """Train a detector built from ``cfg`` and evaluate it on ``dataset.val_subset``.
+
+    Args:
+        cfg: the whole resolved config dict (``model``, ``dataset``, ``train``, ``test``).
+        output_dir: run folder: ``last.pt`` (resumable), ``best.pt`` (selected weights),
+            ``metrics.json`` (the best evaluation: :func:`pytal.evaluation.evaluate`'s dict
+            plus ``epoch``), ``history.json``, ``detections.json`` (val subset, best model),
+            ``train.log``. ``None``: nothing is written.
+        device: where to train. progress: tqdm bars.
+        model: a prebuilt model (default ``pytal.models.build_model(cfg)``, seeded with
+            ``train.seed``).
+
+    ``fit()`` runs ``train.epochs`` epochs; ``fit(resume=path)`` continues from a ``last.pt``
+    exactly as if never interrupted (model, EMA, optimiser, scheduler, epoch, every RNG, the
+    model's loss normaliser). Checkpoints are saved at epoch ends only.
+    """
+
+    def __init__(self, cfg: Mapping[str, Any], output_dir: Optional[str] = None, *,
+                 device: torch.device | str = "cpu", progress: bool = True,
+                 model: Optional[nn.Module] = None) -> None:
+        from pytal.models import build_model
+
+        self.cfg = cfg
+        self.settings = s = TrainSettings.from_dict(cfg)
+        self.output_dir = output_dir
+        self.device = torch.device(device)
+        self.progress = progress
+        seed_everything(s.seed)
+        self.generators = {"sampler": torch.Generator().manual_seed(s.seed),
+                           "crops": torch.Generator().manual_seed(s.seed + 1)}
+        self.model = (model if model is not None else build_model(cfg)).to(self.device)
+        self.train_set = build_dataset(cfg, "train", generator=self.generators["crops"])
+        self.loader = train_loader(self.train_set, batch_size=s.batch_size,
+                                   num_workers=s.num_workers, generator=self.generators["sampler"])
+        if len(self.loader) == 0:
+            raise ValueError("Trainer: the training subset gives no batch")
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, s.weight_decay), lr=s.lr)
+        steps = len(self.loader)
+        self.scheduler = build_scheduler(self.optimizer, warmup_steps=round(s.warmup_epochs * steps),
+                                         total_steps=s.epochs * steps, base_lr=s.lr,
+                                         eta_min=s.eta_min)
+        self.ema = ModelEMA(self.model, s.ema_decay) if s.model_ema else None
+        self.epoch = 0                      # epochs completed
+        self.best: Optional[dict[str, Any]] = None
+        self.history: list[dict[str, Any]] = []
+        self.train_seconds = 0.0
+        self._val_set = None
+        if output_dir is not None:
+            os.makedirs(output_dir, exist_ok=True)
+            self._add_log_file(os.path.join(output_dir, "train.log"))
+
+    # ------------------------------------------------------------------ state
+    def _add_log_file(self, path: str) -> None:
+        LOG.setLevel(logging.INFO)
+        if not any(getattr(h, "baseFilename", None) == os.path.abspath(path) for h in LOG.handlers):
+            handler = logging.FileHandler(path)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            LOG.addHandler(handler)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything :meth:`load_state_dict` needs to continue exactly."""
+        norm = getattr(self.model, "loss_normalizer", None)
+        return {"format": CHECKPOINT_FORMAT, "config": dict(self.cfg), "epoch": self.epoch,
+                "model": self.model.state_dict(),
+                "ema": None if self.ema is None else self.ema.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "loss_normalizer": None if norm is None else norm.state_dict(),
+                "rng": _rng_state(self.generators), "best": self.best,
+                "history": self.history, "train_seconds": self.train_seconds}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            if state.get("ema") is None:
+                raise ValueError("checkpoint has no EMA weights but train.model_ema is true")
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        norm = getattr(self.model, "loss_normalizer", None)
+        if norm is not None and state.get("loss_normalizer") is not None:
+            norm.load_state_dict(state["loss_normalizer"])
+        _set_rng_state(state["rng"], self.generators)
+        self.epoch = int(state["epoch"])
+        self.best = state.get("best")
+        self.history = list(state.get("history", []))
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+
+    def eval_model(self) -> nn.Module:
+        """The weights evaluated and saved as best: the EMA copy when enabled."""
+        return self.ema.module if self.ema is not None else self.model
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, resume: Optional[str] = None, *,
+            stop_after: Optional[int] = None) -> Optional[dict[str, Any]]:
+        """Train to ``train.epochs``; returns the best evaluation (``None`` without one).
+        ``resume``: a ``last.pt`` to continue from. ``stop_after``: return once that many
+        epochs are done (the schedule still spans ``train.epochs``; resume later)."""
+        if resume is not None:
+            self.load_state_dict(load_checkpoint(resume, map_location=self.device))
+            LOG.info("resumed from %s at epoch %d", resume, self.epoch)
+        s = self.settings
+        end = s.epochs if stop_after is None else min(s.epochs, stop_after)
+        while self.epoch < end:
+            start = time.perf_counter()
+            stats = self.train_one_epoch()
+            self.train_seconds += time.perf_counter() - start
+            self.epoch += 1
+            LOG.info("epoch %d/%d: %s (%.1f s)", self.epoch, s.epochs,
+                     " ".join(f"{k}={v:.4f}" for k, v in stats.items()),
+                     time.perf_counter() - start)
+            last = self.epoch == s.epochs
+            if last or (s.eval_every and self.epoch % s.eval_every == 0):
+                self.evaluate_and_select()
+            if self.output_dir is not None and (last or self.epoch % s.checkpoint_every == 0):
+                atomic_save(self.state_dict(), os.path.join(self.output_dir, LAST))
+        return self.best
+
+    def train_one_epoch(self) -> dict[str, float]:
+        """One pass over the training loader; returns the mean of each loss."""
+        s, model = self.settings, self.model
+        model.train()
+        sums: dict[str, float] = {}
+        bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{s.epochs}",
+                   disable=not self.progress, leave=False)
+        for batch in bar:
+            losses = model(batch["feats"].to(self.device), batch["masks"].to(self.device),
+                           [x.to(self.device) for x in batch["segments"]],
+                           [x.to(self.device) for x in batch["labels"]])
+            loss = losses["loss"]
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"epoch {self.epoch + 1}: non-finite loss {loss.item()}")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if s.clip_grad_l2norm > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), s.clip_grad_l2norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update(model)
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+        return {k: v / len(self.loader) for k, v in sums.items()}
+
+    # ------------------------------------------------------------------ evaluation
+    @property
+    def val_set(self):
+        if self._val_set is None:
+            self._val_set = build_dataset(self.cfg, "val")
+        return self._val_set
+
+    def evaluate(self, model: Optional[nn.Module] = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(metrics, detections)`` of ``model`` (default :meth:`eval_model`) on
+        ``dataset.val_subset``, at ``test.tiou_thresholds``."""
+        model = self.eval_model() if model is None else model
+        detections = infer_dataset(model, self.val_set, self.val_set.class_names,
+                                   device=self.device, progress=self.progress)
+        return self.evaluate_from(detections)
+
+    def evaluate_from(self, detections: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``(metrics, detections)`` of a detections JSON dict on ``dataset.val_subset``."""
+        from pytal.evaluation import evaluate
+
+        tious = self.cfg.get("test", {}).get("tiou_thresholds", TIOU_DEFAULT)
+        metrics = evaluate(self.cfg["dataset"]["annotation_file"], detections,
+                           subset=self.cfg["dataset"]["val_subset"], tiou_thresholds=list(tious))
+        return metrics, dict(detections)
+
+    def evaluate_and_select(self) -> dict[str, Any]:
+        """Evaluate; when the average mAP is the best so far, save ``best.pt``,
+        ``metrics.json`` and ``detections.json``."""
+        metrics, detections = self.evaluate()
+        metrics = {**metrics, "epoch": self.epoch}
+        self.history.append({"epoch": self.epoch, "average_mAP": metrics["average_mAP"],
+                             "mAP": metrics["mAP"]})
+        LOG.info("epoch %d: average mAP %.4f (%s)", self.epoch, metrics["average_mAP"],
+                 " ".join(f"{t:.2f}:{m:.4f}" for t, m in zip(metrics["tiou_thresholds"], metrics["mAP"])))
+        if self.best is None or metrics["average_mAP"] > self.best["average_mAP"]:
+            self.best = metrics
+            if self.output_dir is not None:
+                atomic_save({"format": CHECKPOINT_FORMAT, "config": dict(self.cfg),
+                             "epoch": self.epoch, "model": self.eval_model().state_dict(),
+                             "class_names": list(self.val_set.class_names)},
+                            os.path.join(self.output_dir, BEST))
+                write_json(os.path.join(self.output_dir, "metrics.json"), metrics, indent=2)
+                write_json(os.path.join(self.output_dir, "detections.json"), detections)
+        if self.output_dir is not None:
+            write_json(os.path.join(self.output_dir, "history.json"), self.history, indent=2)
+        return metrics

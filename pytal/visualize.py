@@ -1,0 +1,58 @@
+"""Timeline plots of detections against ground truth (matplotlib, Agg backend)."""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence, Union
+
+__all__ = ["plot_timelines"]
+
+
+def plot_timelines(ground_truth: Mapping[str, Any], detections: Mapping[str, Any],
+                   video_ids: Sequence[str], path: Union[str, os.PathLike], *,
+                   min_score: float = 0.3, max_detections: int = 30) -> str:
+    """Write a PNG with one panel per video: ground-truth segments (top row) and the
+    detections scoring at least ``min_score`` (at most ``max_detections``, bottom row,
+    opacity = score), coloured by class, time in seconds.
+
+    ``ground_truth``: an ActivityNet-style annotation dict (``{"database": {video_id:
+    {"duration", "annotations": [{"segment", "label"}]}}}``); ``detections``: a detections
+    JSON dict (``{"results": {video_id: [{"label", "score", "segment"}]}}``). Returns the path.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    database = ground_truth["database"]
+    results = detections["results"]
+    labels = sorted({a["label"] for v in video_ids for a in database[v]["annotations"]}
+                    | {d["label"] for v in video_ids for d in results.get(v, [])})
+    cmap = plt.get_cmap("tab20")
+    colour = {label: cmap(i % 20) for i, label in enumerate(labels)}
+    fig, axes = plt.subplots(len(video_ids), 1, figsize=(12, 1.4 * len(video_ids) + 0.6),
+                             squeeze=False)
+    for ax, vid in zip(axes[:, 0], video_ids):
+        video = database[vid]
+        for ann in video["annotations"]:
+            s, e = ann["segment"]
+            ax.broken_barh([(s, e - s)], (1.05, 0.9), color=colour[ann["label"]])
+        dets = [d for d in results.get(vid, []) if d["score"] >= min_score][:max_detections]
+        for d in dets:
+            s, e = d["segment"]
+            ax.broken_barh([(s, e - s)], (0.05, 0.9), color=colour[d["label"]],
+                           alpha=max(0.15, min(1.0, d["score"])))
+        ax.set_xlim(0, video["duration"])
+        ax.set_ylim(0, 2)
+        ax.set_yticks([0.5, 1.5])
+        ax.set_yticklabels([f"detections (score >= {min_score:g})", "ground truth"], fontsize=7)
+        ax.set_title(vid, fontsize=8, loc="left")
+    axes[-1, 0].set_xlabel("time (s)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colour[label]) for label in labels]
+    fig.legend(handles, labels, loc="upper right", fontsize=6, ncol=max(1, len(labels) // 8 + 1))
+    fig.tight_layout(rect=(0, 0, 0.85, 1))
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
