@@ -15,6 +15,8 @@ from typing import Any, Iterable, Mapping, Union
 
 import yaml
 
+from pytal.atomic_write import atomic_write
+
 __all__ = ["CONFIG_DIR", "ConfigError", "apply_overrides", "config_path", "load_config",
            "packaged_configs", "parse_override", "save_config"]
 
@@ -211,16 +213,4 @@ def validate_config(cfg: Mapping[str, Any]) -> None:
 
 def save_config(cfg: Mapping[str, Any], path: Union[str, os.PathLike]) -> None:
     """Write the resolved config as YAML, atomically."""
-    import tempfile
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".yaml", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            yaml.safe_dump(dict(cfg), f, sort_keys=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: yaml.safe_dump(dict(cfg), f, sort_keys=False))

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any, Mapping, Union
+
+from pytal.atomic_write import atomic_write
 
 PathOrDict = Union[str, os.PathLike, Mapping[str, Any]]
 
@@ -26,16 +27,8 @@ def read_json(source: PathOrDict, *, what: str = "JSON") -> tuple[dict, str]:
 def write_json(path: Union[str, os.PathLike], data: Any, *, indent: Union[int, None] = None) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so
     readers never see a half-written file."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=indent)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    def dump(f) -> None:
+        json.dump(data, f, indent=indent)
+        f.write("\n")
+
+    atomic_write(path, dump)

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any, Union
 
 import torch
+
+from pytal.atomic_write import atomic_write
 
 __all__ = ["atomic_save", "load_checkpoint", "CHECKPOINT_FORMAT"]
 
@@ -19,20 +20,7 @@ def atomic_save(obj: Any, path: Union[str, os.PathLike]) -> None:
     new one: the data goes to a temporary file in the same folder, is flushed to disk, and is
     renamed over ``path``. On any failure the temporary file is removed and ``path`` is left
     untouched."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: torch.save(obj, f), binary=True)
 
 
 def load_checkpoint(path: Union[str, os.PathLike], map_location: Any = "cpu") -> dict:

@@ -1,0 +1,27 @@
+"""Writing a file so that readers see either the old file or the complete new one."""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import IO, Callable, Union
+
+
+def atomic_write(path: Union[str, os.PathLike], write: Callable[[IO], None], *,
+                 binary: bool = False) -> None:
+    """Call ``write(f)`` on a temporary file in ``path``'s folder, flush it to disk and rename
+    it over ``path``. On any failure the temporary file is removed and ``path`` is untouched,
+    so a failed run never leaves a half-written result, config or checkpoint."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
