@@ -1,15 +1,12 @@
 """CLTDR-GMG: converting a state dict with the public code's parameter names and shapes."""
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import torch
-from torch import nn
 
 from pytal.models.cltdr_gmg.convert import convert_release_checkpoint, extract_release_state_dict
-from pytal.models.cltdr_gmg.decoder import CrossLayerFusion, DecoupledClassification, DecoupledRegression
-from pytal.models.cltdr_gmg.heads import ClassificationHead, RefineHead, TridentHead
+
+from _cltdr_reference import DecoderAndHeads
 
 C, H, NC, BINS, LEVELS = 8, 6, 3, 4, 4
 
@@ -48,23 +45,10 @@ def _release_state_dict():
     return {k: torch.randn(s, generator=g) for k, s in shapes.items()}
 
 
-class _DecoderAndHeads(nn.Module):
-    """The decoder and heads of pytal's CLTDRGMG under the names the model will give them."""
-
-    def __init__(self):
-        super().__init__()
-        self.cls_decoupler = DecoupledClassification(C)
-        self.reg_decoupler = DecoupledRegression(C)
-        self.fusion = CrossLayerFusion(C)
-        self.cls_head = ClassificationHead(C, H, NC)
-        self.trident_head = TridentHead(C, H, LEVELS, NC, BINS)
-        self.refine_head = RefineHead(C, H, NC)
-
-
 def test_convert_decoder_and_heads_loads_strictly():
     release = _release_state_dict()
     converted = convert_release_checkpoint({f"module.{k}": v for k, v in release.items()})
-    model = _DecoderAndHeads()
+    model = DecoderAndHeads(C, H, LEVELS, NC, BINS)
     model.load_state_dict(converted, strict=True)
     sd = model.state_dict()
     pairs = {
@@ -107,7 +91,6 @@ def test_convert_encoder_names_and_block_converter():
     assert seen == ["encoder.branch.4.", "encoder.stem.0."]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("pytal.nn.gmg_block") is None, reason="GMGBlock not merged yet")
 def test_convert_uses_gmg_block_conversion():
     out = convert_release_checkpoint({"backbone.stem.0.w1": torch.zeros(2, C, 1)})
     assert out["encoder.stem.0.filter_w1"].shape == (2, C)

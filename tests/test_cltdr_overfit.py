@@ -5,39 +5,19 @@ a low loss and its segments are recovered."""
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from pytal.models.cltdr_gmg import (ClassificationHead, CrossLayerFusion, DecoupledClassification,
-                                    DecoupledRegression, LossNormalizer, PointGenerator, RefineHead,
-                                    TridentHead, assign_targets_batch, branch_losses, positive_entries,
-                                    refine_offsets, refined_logits, refined_scores, segments_from_offsets,
-                                    select_candidates)
+from pytal.models.cltdr_gmg import (LossNormalizer, PointGenerator, assign_targets_batch,
+                                    branch_losses, positive_entries, refine_offsets, refined_logits,
+                                    refined_scores, segments_from_offsets, select_candidates)
 from pytal.nn.masked_conv import downsample_mask
 
-from _cltdr_reference import trident_decode_dense
+from _cltdr_reference import DecoderAndHeads, trident_decode_dense
 
 C, NC, BINS = 16, 2, 4
 LENGTHS = (32, 16, 8, 4)
 STRIDES = (1, 2, 4, 8)
 RANGES = ((0, 4), (4, 8), (8, 16), (16, 10000))
 STEPS = 100
-
-
-class _DecoderAndHeads(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.cls_decoupler = DecoupledClassification(C)
-        self.reg_decoupler = DecoupledRegression(C)
-        self.fusion = CrossLayerFusion(C)
-        self.cls_head = ClassificationHead(C, C, NC)
-        self.trident_head = TridentHead(C, C, len(LENGTHS), NC, BINS)
-        self.refine_head = RefineHead(C, C, NC)
-
-    def forward(self, feats, masks):
-        cls = self.cls_head(self.cls_decoupler(feats, masks), masks)
-        start, end, offset = self.trident_head(self.reg_decoupler(feats, masks), masks, boundary_feats=feats)
-        ref, ds, de = self.refine_head(self.fusion(feats, masks), masks)
-        return cls, start, end, offset, ref, ds, de
 
 
 def test_overfit_one_batch_recovers_segments():
@@ -66,7 +46,7 @@ def _overfit():
     b, n, c = positive_entries(cls_t, valid)
     num_pos = int(((cls_t.sum(-1) > 0) & valid).sum())
 
-    model = _DecoderAndHeads()
+    model = DecoderAndHeads(C, C, len(LENGTHS), NC, BINS)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     norm = LossNormalizer(num_pos, 0.9)
     for step in range(STEPS):
