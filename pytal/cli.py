@@ -23,6 +23,35 @@ class CommandError(Exception):
     """An error to report to the user without a traceback."""
 
 
+# ------------------------------------------------------------------------- shared options
+
+def _thread_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``: CPU threads for torch's intra-op parallelism, applied by :func:`main`
+    before the subcommand runs (see :func:`apply_threads`)."""
+    parser.add_argument("--threads", type=_thread_count, metavar="N",
+                        help="CPU threads torch may use (torch.set_num_threads; default: torch's "
+                             "choice). On a shared or small machine 1 can be many times faster")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """``torch.set_num_threads(args.threads)`` when the subcommand has ``--threads`` and it was
+    given; otherwise torch's default stays."""
+    if getattr(args, "threads", None) is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 # --------------------------------------------------------------------------------------- eval
 
 def add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +77,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
                              "(dataset.val_subset)")
     parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for --ckpt (e.g. dataset.feature_dir=/x)")
+    add_threads_argument(parser)
     parser.set_defaults(handler=run_eval)
 
 
@@ -127,6 +157,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="continue from RUN_DIR/last.pt (with RUN_DIR/config.yaml)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_threads_argument(parser)
     parser.set_defaults(handler=run_train)
 
 
@@ -173,6 +204,7 @@ def add_infer_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", choices=("ema", "raw"), default="ema",
                         help="public-code checkpoints: EMA weights (default) or raw ones")
     parser.add_argument("--batch-size", type=int, default=1)
+    add_threads_argument(parser)
     parser.set_defaults(handler=run_infer)
 
 
@@ -204,6 +236,7 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", metavar="DIR", help="synthetic data folder (default DIR/data)")
     parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--no-progress", action="store_true")
+    add_threads_argument(parser)
     parser.set_defaults(handler=run_demo_command)
 
 
@@ -243,6 +276,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
+        apply_threads(args)
         return int(args.handler(args) or 0)
     except (CommandError, FileNotFoundError, ValueError, json.JSONDecodeError) as err:
         print(f"pytal {args.command}: error: {err}", file=sys.stderr)
