@@ -148,27 +148,43 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Train a detector: CONFIG is a YAML path or a packaged config name "
                     "(cltdr_gmg_thumos, cltdr_gmg_anet, cltdr_gmg_small). RUN_DIR receives "
                     "config.yaml (resolved), last.pt / best.pt, train.log, metrics.json and "
-                    "detections.json (validation subset).")
+                    "detections.json (validation subset). Several processes: torchrun "
+                    "--nproc_per_node=N -m pytal train ... (DistributedDataParallel; gloo on the "
+                    "CPU, nccl on CUDA with one GPU per process; train.batch_size is per process).")
     parser.add_argument("config", metavar="CONFIG")
     parser.add_argument("--output", required=True, metavar="RUN_DIR")
     parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
                         help="set config keys, e.g. train.epochs=3 dataset.feature_dir=/x")
     parser.add_argument("--resume", action="store_true",
                         help="continue from RUN_DIR/last.pt (with RUN_DIR/config.yaml)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device (default cpu); under torchrun 'cuda' means "
+                             "cuda:LOCAL_RANK")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_threads_argument(parser)
     parser.set_defaults(handler=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from pytal.engine.distributed import close_distributed, init_distributed
+
+    info, device = init_distributed(args.device)     # a process group under torchrun only
+    try:
+        return _train(args, device, main_process=info.is_main)
+    finally:
+        close_distributed()
+
+
+def _train(args: argparse.Namespace, device, *, main_process: bool) -> int:
     import logging
     import os
 
     from pytal.config import load_config, save_config
     from pytal.engine import Trainer
+    from pytal.engine.distributed import barrier
 
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO if main_process else logging.WARNING,
+                        format="%(message)s")
     resume = None
     if args.resume:
         resume = os.path.join(args.output, "last.pt")
@@ -177,10 +193,12 @@ def run_train(args: argparse.Namespace) -> int:
         cfg = load_config(os.path.join(args.output, "config.yaml"), args.override)
     else:
         cfg = load_config(args.config, args.override)
-    save_config(cfg, os.path.join(args.output, "config.yaml"))
-    best = Trainer(cfg, args.output, device=args.device,
+    barrier()                                   # every rank has read config.yaml
+    if main_process:
+        save_config(cfg, os.path.join(args.output, "config.yaml"))
+    best = Trainer(cfg, args.output, device=device,
                    progress=not args.no_progress).fit(resume=resume)
-    if best is not None:
+    if best is not None and main_process:
         print(format_result(best, title=f"{args.output}: epoch {best['epoch']} on subset "
                                         f"{cfg['dataset']['val_subset']!r}"))
     return 0

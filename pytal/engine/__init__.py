@@ -7,7 +7,11 @@
 Modules: ``settings`` (the ``train.*`` keys), ``schedule`` (warm-up + cosine), ``ema``
 (weight EMA), ``checkpoint`` (atomic save / load), ``data`` (datasets and loaders from the
 config), ``inference`` (detections JSON), ``loading`` (models from checkpoints, items
-from bare feature files), ``trainer`` (the loop).
+from bare feature files), ``distributed`` (torchrun process groups, evaluation sharding and
+gathering), ``trainer`` (the loop; DistributedDataParallel when a process group runs).
+
+Several processes: ``torchrun --nproc_per_node=N -m pytal train CONFIG --output RUN_DIR``
+(gloo on the CPU, nccl with one GPU per process; ``train.batch_size`` is per process).
 """
 from pytal.engine.data import build_dataset
 from pytal.engine.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint

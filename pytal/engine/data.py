@@ -5,7 +5,7 @@ import functools
 from typing import Any, Mapping, Optional
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
 from pytal.data.collate import collate
 from pytal.data.dataset import FeatureDataset
@@ -39,9 +39,11 @@ def build_dataset(cfg: Mapping[str, Any], split: str, *,
 
 
 def train_loader(dataset: FeatureDataset, *, batch_size: int, num_workers: int,
-                 generator: torch.Generator) -> DataLoader:
-    """Shuffled batches (order drawn from ``generator``), last incomplete batch dropped
-    (kept when the dataset is smaller than one batch)."""
-    return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) >= batch_size,
-                      num_workers=num_workers, generator=generator,
+                 generator: torch.Generator, sampler: Optional[Sampler] = None) -> DataLoader:
+    """Shuffled batches (order drawn from ``generator``, or from ``sampler``, e.g. a
+    ``DistributedSampler`` giving this rank's share), last incomplete batch dropped (kept when
+    the dataset, or the sampler's share, is smaller than one batch)."""
+    size = len(dataset) if sampler is None else len(sampler)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=sampler is None, sampler=sampler,
+                      drop_last=size >= batch_size, num_workers=num_workers, generator=generator,
                       collate_fn=functools.partial(collate), persistent_workers=False)

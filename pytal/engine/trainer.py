@@ -1,5 +1,6 @@
 """The training loop: AdamW, warm-up + cosine, gradient clipping, EMA, periodic evaluation,
-best-checkpoint selection, exact resume."""
+best-checkpoint selection, exact resume, and the same in several processes
+(DistributedDataParallel, see :mod:`pytal.engine.distributed`)."""
 from __future__ import annotations
 
 import logging
@@ -12,11 +13,16 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Subset
+from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from pytal.data.jsonio import write_json
 from pytal.engine.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
 from pytal.engine.data import build_dataset, train_loader
+from pytal.engine.distributed import (all_gather_objects, barrier, broadcast_object, dist_info,
+                                      merge_detections, shard_indices)
 from pytal.engine.ema import ModelEMA
 from pytal.engine.inference import infer_dataset
 from pytal.engine.schedule import build_scheduler
@@ -75,6 +81,20 @@ class Trainer:
     ``fit()`` runs ``train.epochs`` epochs; ``fit(resume=path)`` continues from a ``last.pt``
     exactly as if never interrupted (model, EMA, optimiser, scheduler, epoch, every RNG, the
     model's loss normaliser). Checkpoints are saved at epoch ends only.
+
+    Distributed: when a ``torch.distributed`` process group is running (``torchrun ... pytal
+    train``, see :mod:`pytal.engine.distributed`), every rank builds the same model (same seed;
+    DistributedDataParallel also broadcasts rank 0's weights), wraps it in DDP for the training
+    steps and reads its own share of the training videos through a ``DistributedSampler``
+    (reshuffled each epoch with ``set_epoch``): ``train.batch_size`` is per rank, so a step sees
+    ``world_size * batch_size`` videos. Crops and the model's noise use per-rank seeds; the loss
+    normaliser is per rank. Evaluation is sharded (each rank infers every ``world_size``-th
+    validation video), detections are gathered on every rank, rank 0 computes the metrics and
+    broadcasts them so every rank selects the same best epoch. Only rank 0 logs, shows progress
+    bars and writes files (atomically; the others wait at a barrier). Checkpoints hold the
+    unwrapped model's state (no ``module.`` prefix), so single-process and DDP checkpoints are
+    interchangeable; ``last.pt`` also keeps every rank's RNG and normaliser state, for an exact
+    resume with the same number of processes.
     """
 
     def __init__(self, cfg: Mapping[str, Any], output_dir: Optional[str] = None, *,
@@ -86,14 +106,30 @@ class Trainer:
         self.settings = s = TrainSettings.from_dict(cfg)
         self.output_dir = output_dir
         self.device = torch.device(device)
-        self.progress = progress
+        self.dist = dist_info()
+        rank = self.dist.rank
+        self.progress = progress and self.dist.is_main
         seed_everything(s.seed)
         self.generators = {"sampler": torch.Generator().manual_seed(s.seed),
-                           "crops": torch.Generator().manual_seed(s.seed + 1)}
+                           "crops": torch.Generator().manual_seed(s.seed + 1 + rank)}
         self.model = (model if model is not None else build_model(cfg)).to(self.device)
+        if self.dist.distributed:
+            seed_everything(s.seed + 7919 * rank)      # same init above, per-rank noise below
         self.train_set = build_dataset(cfg, "train", generator=self.generators["crops"])
+        self.sampler = (DistributedSampler(self.train_set, num_replicas=self.dist.world_size,
+                                           rank=rank, shuffle=True, seed=s.seed)
+                        if self.dist.distributed else None)
         self.loader = train_loader(self.train_set, batch_size=s.batch_size,
-                                   num_workers=s.num_workers, generator=self.generators["sampler"])
+                                   num_workers=s.num_workers, generator=self.generators["sampler"],
+                                   sampler=self.sampler)
+        #: what the training steps call: the DDP wrapper, or the model itself
+        self.train_module: nn.Module = self.model
+        if self.dist.distributed:
+            # a level's offset scale gets no gradient in a batch without a positive at that
+            # level, hence find_unused_parameters (one graph traversal per step)
+            self.train_module = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=True)
         if len(self.loader) == 0:
             raise ValueError("Trainer: the training subset gives no batch")
         self.optimizer = torch.optim.AdamW(param_groups(self.model, s.weight_decay), lr=s.lr)
@@ -107,7 +143,9 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.train_seconds = 0.0
         self._val_set = None
-        if output_dir is not None:
+        if not self.dist.is_main:
+            LOG.setLevel(logging.WARNING)
+        elif output_dir is not None:
             os.makedirs(output_dir, exist_ok=True)
             self._add_log_file(os.path.join(output_dir, "train.log"))
 
@@ -119,19 +157,37 @@ class Trainer:
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             LOG.addHandler(handler)
 
-    def state_dict(self) -> dict[str, Any]:
-        """Everything :meth:`load_state_dict` needs to continue exactly."""
+    def _rank_state(self) -> dict[str, Any]:
+        """What differs between ranks: the RNGs and the loss normaliser."""
         norm = getattr(self.model, "loss_normalizer", None)
-        return {"format": CHECKPOINT_FORMAT, "config": dict(self.cfg), "epoch": self.epoch,
-                "model": self.model.state_dict(),
-                "ema": None if self.ema is None else self.ema.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "loss_normalizer": None if norm is None else norm.state_dict(),
-                "rng": _rng_state(self.generators), "best": self.best,
-                "history": self.history, "train_seconds": self.train_seconds}
+        return {"rng": _rng_state(self.generators),
+                "loss_normalizer": None if norm is None else norm.state_dict()}
+
+    def _load_rank_state(self, state: Mapping[str, Any]) -> None:
+        _set_rng_state(state["rng"], self.generators)
+        norm = getattr(self.model, "loss_normalizer", None)
+        if norm is not None and state.get("loss_normalizer") is not None:
+            norm.load_state_dict(state["loss_normalizer"])
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything :meth:`load_state_dict` needs to continue exactly. Distributed: a
+        collective (every rank must call it); ``ranks`` then lists every rank's RNG and loss
+        normaliser state (``rng`` and ``loss_normalizer`` are rank 0's)."""
+        ranks = all_gather_objects(self._rank_state())
+        state = {"format": CHECKPOINT_FORMAT, "config": dict(self.cfg), "epoch": self.epoch,
+                 "model": self.model.state_dict(),
+                 "ema": None if self.ema is None else self.ema.state_dict(),
+                 "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(),
+                 **ranks[0], "best": self.best,
+                 "history": self.history, "train_seconds": self.train_seconds}
+        if len(ranks) > 1:
+            state["ranks"] = ranks
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state_dict`'s output (a checkpoint of a single process or of
+        any number of ranks; the RNGs are exact only with the same number of processes)."""
         self.model.load_state_dict(state["model"])
         if self.ema is not None:
             if state.get("ema") is None:
@@ -139,10 +195,19 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        norm = getattr(self.model, "loss_normalizer", None)
-        if norm is not None and state.get("loss_normalizer") is not None:
-            norm.load_state_dict(state["loss_normalizer"])
-        _set_rng_state(state["rng"], self.generators)
+        ranks = state.get("ranks") or [state]
+        rank, world = self.dist.rank, self.dist.world_size
+        if len(ranks) == world:
+            self._load_rank_state(ranks[rank])
+        else:
+            LOG.warning("checkpoint written by %d process(es), resumed with %d: the random "
+                        "streams continue differently than without the interruption",
+                        len(ranks), world)
+            self._load_rank_state(ranks[0])
+            if rank > 0:                                 # keep the ranks' streams apart
+                seed_everything(self.settings.seed + 7919 * rank + int(state["epoch"]))
+                self.generators["crops"].manual_seed(self.settings.seed + 1 + rank
+                                                     + 7919 * int(state["epoch"]))
         self.epoch = int(state["epoch"])
         self.best = state.get("best")
         self.history = list(state.get("history", []))
@@ -175,13 +240,18 @@ class Trainer:
             if last or (s.eval_every and self.epoch % s.eval_every == 0):
                 self.evaluate_and_select()
             if self.output_dir is not None and (last or self.epoch % s.checkpoint_every == 0):
-                atomic_save(self.state_dict(), os.path.join(self.output_dir, LAST))
+                state = self.state_dict()                  # a collective when distributed
+                if self.dist.is_main:
+                    atomic_save(state, os.path.join(self.output_dir, LAST))
+                barrier()
         return self.best
 
     def train_one_epoch(self) -> dict[str, float]:
         """One pass over the training loader; returns the mean of each loss."""
-        s, model = self.settings, self.model
+        s, model = self.settings, self.train_module
         model.train()
+        if self.sampler is not None:
+            self.sampler.set_epoch(self.epoch)
         sums: dict[str, float] = {}
         bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{s.epochs}",
                    disable=not self.progress, leave=False)
@@ -195,11 +265,11 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if s.clip_grad_l2norm > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), s.clip_grad_l2norm)
+                nn.utils.clip_grad_norm_(self.model.parameters(), s.clip_grad_l2norm)
             self.optimizer.step()
             self.scheduler.step()
             if self.ema is not None:
-                self.ema.update(model)
+                self.ema.update(self.model)
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
@@ -214,20 +284,30 @@ class Trainer:
 
     def evaluate(self, model: Optional[nn.Module] = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """``(metrics, detections)`` of ``model`` (default :meth:`eval_model`) on
-        ``dataset.val_subset``, at ``test.tiou_thresholds``."""
+        ``dataset.val_subset``, at ``test.tiou_thresholds``. Distributed: a collective; each
+        rank infers its shard of the videos and every rank returns the same result."""
         model = self.eval_model() if model is None else model
-        detections = infer_dataset(model, self.val_set, self.val_set.class_names,
+        info, val = self.dist, self.val_set
+        items = Subset(val, shard_indices(len(val), info.rank, info.world_size)) \
+            if info.distributed else val
+        detections = infer_dataset(model, items, val.class_names,
                                    device=self.device, progress=self.progress)
+        if info.distributed:
+            detections = merge_detections(all_gather_objects(detections))
         return self.evaluate_from(detections)
 
     def evaluate_from(self, detections: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``(metrics, detections)`` of a detections JSON dict on ``dataset.val_subset``."""
+        """``(metrics, detections)`` of a detections JSON dict on ``dataset.val_subset``.
+        Distributed: a collective; rank 0 evaluates and broadcasts the metrics."""
         from pytal.evaluation import evaluate
 
-        tious = self.cfg.get("test", {}).get("tiou_thresholds", TIOU_DEFAULT)
-        metrics = evaluate(self.cfg["dataset"]["annotation_file"], detections,
-                           subset=self.cfg["dataset"]["val_subset"], tiou_thresholds=list(tious))
-        return metrics, dict(detections)
+        metrics = None
+        if self.dist.is_main:
+            tious = self.cfg.get("test", {}).get("tiou_thresholds", TIOU_DEFAULT)
+            metrics = evaluate(self.cfg["dataset"]["annotation_file"], detections,
+                               subset=self.cfg["dataset"]["val_subset"],
+                               tiou_thresholds=list(tious))
+        return broadcast_object(metrics), dict(detections)
 
     def evaluate_and_select(self) -> dict[str, Any]:
         """Evaluate; when the average mAP is the best so far, save ``best.pt``,
@@ -238,15 +318,17 @@ class Trainer:
                              "mAP": metrics["mAP"]})
         LOG.info("epoch %d: average mAP %.4f (%s)", self.epoch, metrics["average_mAP"],
                  " ".join(f"{t:.2f}:{m:.4f}" for t, m in zip(metrics["tiou_thresholds"], metrics["mAP"])))
+        writes = self.output_dir is not None and self.dist.is_main
         if self.best is None or metrics["average_mAP"] > self.best["average_mAP"]:
             self.best = metrics
-            if self.output_dir is not None:
+            if writes:
                 atomic_save({"format": CHECKPOINT_FORMAT, "config": dict(self.cfg),
                              "epoch": self.epoch, "model": self.eval_model().state_dict(),
                              "class_names": list(self.val_set.class_names)},
                             os.path.join(self.output_dir, BEST))
                 write_json(os.path.join(self.output_dir, "metrics.json"), metrics, indent=2)
                 write_json(os.path.join(self.output_dir, "detections.json"), detections)
-        if self.output_dir is not None:
+        if writes:
             write_json(os.path.join(self.output_dir, "history.json"), self.history, indent=2)
+        barrier()
         return metrics
