@@ -21,6 +21,8 @@ class TrainSettings:
     workers. seed: seeds the weights, the sampler, the crops and the model's noise.
     eval_every: evaluate every that many epochs (0: only after the last epoch); the best
     evaluation selects ``best.pt``. checkpoint_every: save ``last.pt`` every that many epochs.
+    amp: mixed precision of the training steps, ``none`` (float32), ``bf16`` (CPU or CUDA) or
+    ``fp16`` (CUDA only, with loss scaling); see :mod:`pytal.engine.amp`.
     """
 
     epochs: int = 30
@@ -38,6 +40,7 @@ class TrainSettings:
     seed: int = 0
     eval_every: int = 0
     checkpoint_every: int = 1
+    amp: str = "none"
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -73,6 +76,9 @@ class TrainSettings:
             raise ValueError(f"config: train.optimizer must be 'adamw', got {out.optimizer!r}")
         if out.schedule != "cosine":
             raise ValueError(f"config: train.schedule must be 'cosine', got {out.schedule!r}")
+        from pytal.engine.amp import check_amp_mode
+
+        check_amp_mode(out.amp)
         for key in ("epochs", "batch_size", "checkpoint_every"):
             if getattr(out, key) < 1:
                 raise ValueError(f"config: train.{key} must be an integer >= 1, got "

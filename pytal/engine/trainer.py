@@ -1,6 +1,6 @@
-"""The training loop: AdamW, warm-up + cosine, gradient clipping, EMA, periodic evaluation,
-best-checkpoint selection, exact resume, and the same in several processes
-(DistributedDataParallel, see :mod:`pytal.engine.distributed`)."""
+"""The training loop: AdamW, warm-up + cosine, gradient clipping, EMA, mixed precision
+(``train.amp``), periodic evaluation, best-checkpoint selection, exact resume, and the same in
+several processes (DistributedDataParallel, see :mod:`pytal.engine.distributed`)."""
 from __future__ import annotations
 
 import logging
@@ -19,6 +19,7 @@ from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
 from pytal.data.jsonio import write_json
+from pytal.engine.amp import MixedPrecision
 from pytal.engine.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
 from pytal.engine.data import build_dataset, train_loader
 from pytal.engine.distributed import (all_gather_objects, barrier, broadcast_object, dist_info,
@@ -80,7 +81,7 @@ class Trainer:
 
     ``fit()`` runs ``train.epochs`` epochs; ``fit(resume=path)`` continues from a ``last.pt``
     exactly as if never interrupted (model, EMA, optimiser, scheduler, epoch, every RNG, the
-    model's loss normaliser). Checkpoints are saved at epoch ends only.
+    model's loss normaliser, the fp16 loss scale). Checkpoints are saved at epoch ends only.
 
     Distributed: when a ``torch.distributed`` process group is running (``torchrun ... pytal
     train``, see :mod:`pytal.engine.distributed`), every rank builds the same model (same seed;
@@ -106,6 +107,7 @@ class Trainer:
         self.settings = s = TrainSettings.from_dict(cfg)
         self.output_dir = output_dir
         self.device = torch.device(device)
+        self.amp = MixedPrecision(s.amp, self.device)      # fp16 on a CPU fails here, early
         self.dist = dist_info()
         rank = self.dist.rank
         self.progress = progress and self.dist.is_main
@@ -178,7 +180,7 @@ class Trainer:
                  "model": self.model.state_dict(),
                  "ema": None if self.ema is None else self.ema.state_dict(),
                  "optimizer": self.optimizer.state_dict(),
-                 "scheduler": self.scheduler.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "amp": self.amp.state_dict(),
                  **ranks[0], "best": self.best,
                  "history": self.history, "train_seconds": self.train_seconds}
         if len(ranks) > 1:
@@ -195,6 +197,7 @@ class Trainer:
             self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self.amp.load_state_dict(state.get("amp"))
         ranks = state.get("ranks") or [state]
         rank, world = self.dist.rank, self.dist.world_size
         if len(ranks) == world:
@@ -256,17 +259,16 @@ class Trainer:
         bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{s.epochs}",
                    disable=not self.progress, leave=False)
         for batch in bar:
-            losses = model(batch["feats"].to(self.device), batch["masks"].to(self.device),
-                           [x.to(self.device) for x in batch["segments"]],
-                           [x.to(self.device) for x in batch["labels"]])
+            with self.amp.autocast():
+                losses = model(batch["feats"].to(self.device), batch["masks"].to(self.device),
+                               [x.to(self.device) for x in batch["segments"]],
+                               [x.to(self.device) for x in batch["labels"]])
             loss = losses["loss"]
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {self.epoch + 1}: non-finite loss {loss.item()}")
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if s.clip_grad_l2norm > 0:
-                nn.utils.clip_grad_norm_(self.model.parameters(), s.clip_grad_l2norm)
-            self.optimizer.step()
+            self.amp.backward(loss)
+            self.amp.step(self.optimizer, self.model.parameters(), s.clip_grad_l2norm)
             self.scheduler.step()
             if self.ema is not None:
                 self.ema.update(self.model)
