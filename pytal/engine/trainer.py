@@ -250,7 +250,8 @@ class Trainer:
         return self.best
 
     def train_one_epoch(self) -> dict[str, float]:
-        """One pass over the training loader; returns the mean of each loss."""
+        """One pass over the training loader; returns the mean of each loss (over every rank's
+        steps when distributed: a collective)."""
         s, model = self.settings, self.train_module
         model.train()
         if self.sampler is not None:
@@ -275,7 +276,8 @@ class Trainer:
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach())
             bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
-        return {k: v / len(self.loader) for k, v in sums.items()}
+        means = all_gather_objects({k: v / len(self.loader) for k, v in sums.items()})
+        return {k: sum(m[k] for m in means) / len(means) for k in means[0]}
 
     # ------------------------------------------------------------------ evaluation
     @property
