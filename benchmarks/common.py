@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmark scripts: timing, peak memory, and printing a table."""
+"""Helpers shared by the benchmark scripts: timing, peak memory, and printing a table.
+``environment`` lives in :mod:`pytal.bench` (the installed ``pytal bench`` needs it)."""
 from __future__ import annotations
 
 import statistics
@@ -6,6 +7,8 @@ import time
 from typing import Callable, Optional, Sequence
 
 import torch
+
+from pytal.bench import environment  # noqa: F401  (re-exported for the benchmark scripts)
 
 
 def time_call(fn: Callable[[], object], *, repeats: int = 3, warmup: int = 1,
@@ -39,9 +42,3 @@ def print_table(title: str, rows: Sequence[tuple[str, Optional[float], str]],
         if note:
             line += f"  {note}"
         print(line)
-
-
-def environment() -> str:
-    cpu = f"{torch.get_num_threads()} CPU threads"
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-    return f"torch {torch.__version__}, {cpu}, {gpu}"

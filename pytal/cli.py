@@ -269,11 +269,32 @@ def run_demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# -------------------------------------------------------------------------------------- bench
+
+def add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
+    from pytal.bench import add_arguments
+
+    parser = subparsers.add_parser(
+        "bench", help="end-to-end benchmark: extension ops vs reference ops",
+        description="Training-step time and inference time per video of a detector at "
+                    "THUMOS14 shapes (synthetic inputs), with every pytal op on the extension "
+                    "vs on its reference, in one run; checks that both give the same loss and "
+                    "detections (exit status 1 when they do not).")
+    add_arguments(parser)
+    parser.set_defaults(handler=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from pytal.bench import run_from_args
+
+    return run_from_args(args)
+
+
 # ------------------------------------------------------------------------------------ driver
 
 #: Builders of the subcommands, in the order ``pytal --help`` lists them.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_demo_parser, add_train_parser, add_eval_parser, add_infer_parser]
+    add_demo_parser, add_train_parser, add_eval_parser, add_infer_parser, add_bench_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,13 +3,16 @@
 Every op in ``pytal.ops`` runs the extension's kernel for the inputs' device when the
 extension has one, else its pure-PyTorch reference. ``backend="reference"`` or
 ``backend="extension"`` forces one; forcing the extension where it has no kernel raises
-(it never falls back silently).
+(it never falls back silently). ``with force_backend("reference"):`` does the same for every
+op call inside the block that passes no ``backend=`` of its own (e.g. the ops a model calls),
+which is how the end-to-end benchmark runs a whole detector on one backend.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import warnings
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 
@@ -17,6 +20,7 @@ BACKENDS = ("extension", "reference")
 
 _extension: Any = None
 _load_error: Optional[str] = None
+_forced: Optional[str] = None          # set by force_backend(); None = automatic
 try:
     _extension = importlib.import_module("pytal._C")
 except ImportError as exc:  # no compiler at install time, or a broken build
@@ -41,9 +45,14 @@ def has_kernel(op: str, device_type: str) -> bool:
 def choose_backend(op: str, device: torch.device, backend: Optional[str]) -> str:
     """The backend that runs ``op`` on ``device``: ``"extension"`` or ``"reference"``.
 
+    Precedence: the call's ``backend`` argument, then the one set by :func:`force_backend`,
+    then automatic (the extension when it has a kernel of ``op`` for ``device.type``).
     Raises ValueError for an unknown name and RuntimeError when ``backend="extension"`` is
-    asked for but the extension has no kernel of ``op`` for that device.
+    asked for (by argument or by ``force_backend``) but the extension has no kernel of ``op``
+    for that device.
     """
+    if backend is None:
+        backend = _forced
     if backend is None:
         return "extension" if has_kernel(op, device.type) else "reference"
     if backend not in BACKENDS:
@@ -55,6 +64,32 @@ def choose_backend(op: str, device: torch.device, backend: Optional[str]) -> str
             why = f"pytal._C was built without a {device.type} kernel for it"
         raise RuntimeError(f"pytal.ops.{op}: backend='extension' was asked for, but {why}")
     return backend
+
+
+@contextlib.contextmanager
+def force_backend(backend: Optional[str]) -> Iterator[None]:
+    """Context manager: every pytal op called inside the block without a ``backend=``
+    argument runs on ``backend`` (``"extension"``, ``"reference"``, or None for automatic).
+
+    An explicit ``backend=`` argument still wins. Forcing ``"extension"`` raises at the first
+    op that has no kernel for its device, as ``backend="extension"`` does. The setting is
+    process-wide (not per thread) and restored on exit, also on error; blocks nest. Under
+    ``torch.compile`` the backend is read once at trace time (ops treat it as constant).
+    """
+    global _forced
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"force_backend: backend must be None, 'extension' or 'reference', "
+                         f"got {backend!r}")
+    previous, _forced = _forced, backend
+    try:
+        yield
+    finally:
+        _forced = previous
+
+
+def forced_backend() -> Optional[str]:
+    """The backend set by the innermost active :func:`force_backend` block, or None."""
+    return _forced
 
 
 def _in_extension(op: str) -> bool:
