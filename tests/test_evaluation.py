@@ -171,6 +171,46 @@ def test_match_detections_and_segment_iou_directly():
     assert tp.tolist() == [[True, False, False, False]]
 
 
+def _greedy_match_loop(pred_group, pred_segments, gt_group, gt_segments, thresholds):
+    """match_detections written out: per threshold, per detection, per instance."""
+    tp = np.zeros((len(thresholds), len(pred_group)), bool)
+    for t, threshold in enumerate(thresholds):
+        locked = set()
+        for i, (group, segment) in enumerate(zip(pred_group, pred_segments)):
+            best, best_iou = None, -1.0
+            for j, (g, gt) in enumerate(zip(gt_group, gt_segments)):
+                if g == group and j not in locked:
+                    iou = float(segment_iou(segment, gt))
+                    if iou > best_iou:
+                        best, best_iou = j, iou
+            if best is not None and best_iou >= threshold:
+                locked.add(best)
+                tp[t, i] = True
+    return tp
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_match_detections_agrees_with_a_plain_loop(seed):
+    """Crowded groups, exact tIoU ties (integer segments), thresholds equal to tIoUs, unsorted
+    and more than 64 thresholds (matched 64 at a time)."""
+    rng = np.random.default_rng(seed)
+    num_gt, num_pred = int(rng.integers(1, 30)), int(rng.integers(0, 80))
+    gt_group = rng.integers(0, 4, num_gt)
+    start = rng.integers(0, 20, num_gt)
+    gt_segments = np.stack([start, start + rng.integers(0, 8, num_gt)], 1).astype(float)
+    pred_group = np.sort(rng.integers(-1, 5, num_pred))      # any order of groups works
+    start = rng.integers(0, 20, num_pred)
+    pred_segments = np.stack([start, start + rng.integers(1, 8, num_pred)], 1).astype(float)
+    if seed % 2:
+        thresholds = rng.permutation(np.r_[np.linspace(0.01, 1.0, 70), 0.5, 1 / 3, 0.25])
+    else:
+        thresholds = np.array([0.7, 0.1, 0.5, 0.3])
+    expected = _greedy_match_loop(pred_group, pred_segments, gt_group, gt_segments, thresholds)
+    got = match_detections(pred_group, pred_segments, gt_group, gt_segments, thresholds)
+    assert got.dtype == bool and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_threshold_specs():
     assert parse_tiou_thresholds("0.3:0.7:0.1") == [0.3, 0.4, 0.5, 0.6, 0.7]
     assert parse_tiou_thresholds("thumos14") == list(THUMOS14_TIOU)
