@@ -211,6 +211,42 @@ def test_match_detections_agrees_with_a_plain_loop(seed):
     np.testing.assert_array_equal(got, expected)
 
 
+def test_ranking_is_a_stable_sort_by_class_then_score():
+    from pytal.evaluation.detection import ranking
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 5, 500)
+    ties = rng.integers(0, 4, 500) / 4.0
+    for score in (rng.random(500), ties, np.r_[-0.0, 0.0, rng.random(498)]):
+        np.testing.assert_array_equal(ranking(label, score), np.lexsort((-score, label)))
+    assert ranking(np.zeros(0, np.int64), np.zeros(0)).tolist() == []
+    big = np.array([40000, 3, 40000])                       # labels beyond int16
+    np.testing.assert_array_equal(ranking(big, np.array([0.1, 0.2, 0.3])), [1, 2, 0])
+
+
+def test_malformed_detections_name_the_field():
+    gt = gt_file({"v1": [(0, 10, "A")]})
+    cases = [([["A", 1, [0, 1]]], "'label', 'score' and 'segment'"),
+             ([{"label": ["A"], "score": 1, "segment": [0, 1]}], "'label' must be a class name"),
+             ([{"label": "A", "score": "high", "segment": [0, 1]}], "numeric 'score'"),
+             ([{"label": "A", "score": 1, "segment": [0, None]}], "finite"),  # None: NaN
+             ([{"label": "A", "score": 1, "segment": 5}], "'segment' \\[start, end\\]")]
+    for dets, message in cases:
+        with pytest.raises(ValueError, match=message):
+            evaluate(gt, {"results": {"v1": dets}}, subset="test", tiou_thresholds=[0.5])
+
+
+def test_other_subsets_are_not_validated_but_every_video_needs_a_subset():
+    gt = gt_file({"v1": [(0, 10, "A")]})
+    sub = submission([("v1", 0, 10, "A", 0.9)])
+    gt["database"]["elsewhere"] = {"subset": "train", "annotations": [{"segment": [5, 1]}]}
+    assert evaluate(gt, sub, subset="test", tiou_thresholds=[0.5])["mAP"] == [1.0]
+    with pytest.raises(ValueError, match="video 'elsewhere', annotation 0: field 'segment'"):
+        evaluate(gt, sub, subset="train", tiou_thresholds=[0.5])
+    gt["database"]["lost"] = {"annotations": []}
+    with pytest.raises(ValueError, match="video 'lost': field 'subset' must be a string"):
+        evaluate(gt, sub, subset="test", tiou_thresholds=[0.5])
+
+
 def test_threshold_specs():
     assert parse_tiou_thresholds("0.3:0.7:0.1") == [0.3, 0.4, 0.5, 0.6, 0.7]
     assert parse_tiou_thresholds("thumos14") == list(THUMOS14_TIOU)

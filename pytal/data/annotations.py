@@ -128,8 +128,14 @@ class InstanceTable:
 
 
 def load_instances(source: PathOrDict, subset: str) -> InstanceTable:
-    """The instances of ``subset`` of an annotation file, validated like :func:`load_annotations`
-    (durations are not required); an unknown subset raises, listing the known ones."""
+    """The instances of ``subset`` of an annotation file; an unknown subset raises, listing the
+    known ones.
+
+    Every video needs a string ``subset`` (else it cannot be placed). The annotations of the
+    videos of ``subset`` are validated like :func:`load_annotations` (durations are not
+    required); those of other subsets are not read, so a malformed annotation elsewhere in the
+    file is no error here.
+    """
     data, where = read_json(source, what="annotation")
     database = _database(data, where)
     video_ids: list[str] = []
