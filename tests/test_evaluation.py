@@ -190,9 +190,12 @@ def _greedy_match_loop(pred_group, pred_segments, gt_group, gt_segments, thresho
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_match_detections_agrees_with_a_plain_loop(seed):
+def test_match_detections_agrees_with_a_plain_loop(seed, monkeypatch):
     """Crowded groups, exact tIoU ties (integer segments), thresholds equal to tIoUs, unsorted
-    and more than 64 thresholds (matched 64 at a time)."""
+    and more than 64 thresholds (matched 64 at a time); group lookup by table and by search."""
+    from pytal.evaluation import matching
+    if seed >= 3:
+        monkeypatch.setattr(matching, "LOOKUP_LIMIT", 0)
     rng = np.random.default_rng(seed)
     num_gt, num_pred = int(rng.integers(1, 30)), int(rng.integers(0, 80))
     gt_group = rng.integers(0, 4, num_gt)
@@ -209,6 +212,14 @@ def test_match_detections_agrees_with_a_plain_loop(seed):
     got = match_detections(pred_group, pred_segments, gt_group, gt_segments, thresholds)
     assert got.dtype == bool and got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("limit", [0, 1 << 23])
+def test_group_rows(limit, monkeypatch):
+    from pytal.evaluation import matching
+    monkeypatch.setattr(matching, "LOOKUP_LIMIT", limit)
+    rows = matching.group_rows(np.array([2, 5, 9]), np.array([-1, 0, 2, 3, 5, 9, 10, 1000]))
+    assert rows.tolist() == [-1, -1, 0, -1, 1, 2, -1, -1]
 
 
 def test_ranking_is_a_stable_sort_by_class_then_score():

@@ -62,7 +62,8 @@ def match_detections(pred_group: np.ndarray, pred_segments: np.ndarray,
     for chunk in np.array_split(np.arange(len(thresholds)), -(-len(thresholds) // MASK_BITS)):
         reach, bit = threshold_masks(pairs[2], thresholds[chunk])
         hits = _greedy_rounds(*rounds, pairs[1], reach, len(gt_group), len(pred_group))
-        tp[chunk] = (hits >> bit[:, None]) & np.uint64(1)
+        matched = np.flatnonzero(hits)
+        tp[np.ix_(chunk, matched)] = (hits[matched] >> bit[:, None]) & np.uint64(1)
     return tp
 
 
@@ -96,8 +97,8 @@ def candidate_pairs(pred_group: np.ndarray, pred_segments: np.ndarray, gt_group:
     gt_order = np.argsort(gt_group, kind="stable")
     groups, gt_first, gt_count = np.unique(gt_group[gt_order], return_index=True,
                                            return_counts=True)
-    row = np.minimum(np.searchsorted(groups, pred_group), len(groups) - 1)
-    det = np.flatnonzero(groups[row] == pred_group)                    # ids -1 never match
+    row = group_rows(groups, pred_group)
+    det = np.flatnonzero(row >= 0)
     width = gt_count[row[det]]
     pair_det = np.repeat(det, width)
     pair_gt = gt_order[np.repeat(gt_first[row[det]], width) + ragged_arange(width)]
@@ -107,6 +108,21 @@ def candidate_pairs(pred_group: np.ndarray, pred_segments: np.ndarray, gt_group:
     pair_det, pair_gt, pair_iou = pair_det[keep], pair_gt[keep], pair_iou[keep]
     order = _by_descending_tiou(pair_det, pair_iou)
     return pair_det[order], pair_gt[order], pair_iou[order]
+
+
+#: Largest group id for which :func:`group_rows` uses a lookup table (int32, lazily zeroed).
+LOOKUP_LIMIT = 1 << 23
+
+
+def group_rows(groups: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Position of each id of ``query`` (n,) int64 in ``groups`` (m,) (sorted, distinct, >= 0),
+    or -1 where absent: a lookup table when the ids are small, else a binary search."""
+    if groups[-1] < LOOKUP_LIMIT:
+        table = np.zeros(int(groups[-1]) + 3, dtype=np.int32)            # last entry: absent
+        table[groups + 1] = np.arange(1, len(groups) + 1, dtype=np.int32)
+        return table[np.clip(query + 1, 0, len(table) - 1)].astype(np.int64) - 1
+    row = np.minimum(np.searchsorted(groups, query), len(groups) - 1)
+    return np.where(groups[row] == query, row, -1)
 
 
 def _by_descending_tiou(pair_det: np.ndarray, pair_iou: np.ndarray) -> np.ndarray:
