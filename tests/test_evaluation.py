@@ -212,6 +212,9 @@ def test_match_detections_agrees_with_a_plain_loop(seed, monkeypatch):
     got = match_detections(pred_group, pred_segments, gt_group, gt_segments, thresholds)
     assert got.dtype == bool and got.shape == expected.shape
     np.testing.assert_array_equal(got, expected)
+    rows, cols = matching.true_positives(pred_group, pred_segments, gt_group, gt_segments,
+                                         thresholds)
+    np.testing.assert_array_equal(np.stack([rows, cols]), np.stack(np.nonzero(expected)))
 
 
 @pytest.mark.parametrize("limit", [0, 1 << 23])

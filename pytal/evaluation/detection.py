@@ -31,8 +31,8 @@ import numpy as np
 
 from pytal.data.annotations import load_instances
 from pytal.data.jsonio import PathOrDict, read_json
-from pytal.evaluation.ap import class_average_precision
-from pytal.evaluation.matching import match_detections
+from pytal.evaluation.ap import sparse_class_average_precision
+from pytal.evaluation.matching import true_positives
 from pytal.evaluation.thresholds import ThresholdSpec, parse_tiou_thresholds
 
 UNKNOWN_VIDEO_MODES = ("false_positive", "ignore")
@@ -174,10 +174,11 @@ def average_precision(gt: _GroundTruth, pred: _Predictions, thresholds: np.ndarr
     label, video = pred.label[order], pred.video[order]
     group = label * num_videos + video
     group[video < 0] = -1
-    tp = match_detections(group, np.take(pred.segments, order, axis=0),
-                          gt.label * num_videos + gt.video, gt.segments, thresholds)
+    row, col = true_positives(group, np.take(pred.segments, order, axis=0),
+                              gt.label * num_videos + gt.video, gt.segments, thresholds)
     bounds = np.searchsorted(label, np.arange(num_classes + 1))
-    return class_average_precision(tp, bounds, np.bincount(gt.label, minlength=num_classes))
+    return sparse_class_average_precision(row, col, len(thresholds), bounds,
+                                          np.bincount(gt.label, minlength=num_classes))
 
 
 def ranking(label: np.ndarray, score: np.ndarray) -> np.ndarray:

@@ -51,20 +51,33 @@ def match_detections(pred_group: np.ndarray, pred_segments: np.ndarray,
 
     Returns: (R, P) bool true positives.
     """
-    thresholds = np.asarray(thresholds, dtype=np.float64)
     tp = np.zeros((len(thresholds), len(pred_group)), dtype=bool)
-    if len(pred_group) == 0 or len(gt_group) == 0 or len(thresholds) == 0:
-        return tp
-    pairs = candidate_pairs(pred_group, pred_segments, gt_group, gt_segments, thresholds.min())
-    if len(pairs[0]) == 0:
-        return tp
-    rounds = _round_order(pairs[0], pred_group)
-    for chunk in np.array_split(np.arange(len(thresholds)), -(-len(thresholds) // MASK_BITS)):
-        reach, bit = threshold_masks(pairs[2], thresholds[chunk])
-        hits = _greedy_rounds(*rounds, pairs[1], reach, len(gt_group), len(pred_group))
-        matched = np.flatnonzero(hits)
-        tp[np.ix_(chunk, matched)] = (hits[matched] >> bit[:, None]) & np.uint64(1)
+    tp[true_positives(pred_group, pred_segments, gt_group, gt_segments, thresholds)] = True
     return tp
+
+
+def true_positives(pred_group: np.ndarray, pred_segments: np.ndarray, gt_group: np.ndarray,
+                   gt_segments: np.ndarray, thresholds: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`match_detections` as coordinates: ``(threshold, detection)`` int64 index arrays
+    of the true positives, sorted by threshold, then detection (what ``np.nonzero`` of the
+    dense (R, P) result gives)."""
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    found: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0, np.int64), np.zeros(0, np.int64))]
+    if len(pred_group) and len(gt_group) and len(thresholds):
+        pairs = candidate_pairs(pred_group, pred_segments, gt_group, gt_segments,
+                                thresholds.min())
+        if len(pairs[0]):
+            rounds = _round_order(pairs[0], pred_group)
+            num_chunks = -(-len(thresholds) // MASK_BITS)
+            for chunk in np.array_split(np.arange(len(thresholds)), num_chunks):
+                reach, bit = threshold_masks(pairs[2], thresholds[chunk])
+                hits = _greedy_rounds(*rounds, pairs[1], reach, len(gt_group), len(pred_group))
+                matched = np.flatnonzero(hits)
+                for t, b in zip(chunk, bit):
+                    det = matched[((hits[matched] >> b) & np.uint64(1)).astype(bool)]
+                    found.append((np.full(len(det), t, dtype=np.int64), det))
+    return np.concatenate([t for t, _ in found]), np.concatenate([d for _, d in found])
 
 
 #: Thresholds handled together as the bits of one uint64.
