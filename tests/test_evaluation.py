@@ -244,6 +244,16 @@ def test_malformed_detections_name_the_field():
              ([{"label": "A", "score": "high", "segment": [0, 1]}], "numeric 'score'"),
              ([{"label": "A", "score": 1, "segment": [0, None]}], "finite"),  # None: NaN
              ([{"label": "A", "score": 1, "segment": 5}], "'segment' \\[start, end\\]")]
+    with pytest.raises(ValueError, match="results\\['v1'\\] must be a list of detections"):
+        evaluate(gt, {"results": {"v0": [], "v1": {"label": "A"}}}, subset="test",
+                 tiou_thresholds=[0.5])
+
+    class Detections(list):
+        pass
+
+    one = Detections([{"label": "A", "score": 1.0, "segment": [0, 10]}])
+    result = evaluate(gt, {"results": {"v1": one}}, subset="test", tiou_thresholds=[0.5])
+    assert result["mAP"] == [1.0]
     for dets, message in cases:
         with pytest.raises(ValueError, match=message):
             evaluate(gt, {"results": {"v1": dets}}, subset="test", tiou_thresholds=[0.5])

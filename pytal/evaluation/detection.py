@@ -67,9 +67,10 @@ class _Predictions:
         if not isinstance(results, Mapping):
             raise ValueError(f"{where}: missing field 'results' (expected {{video_id: [{{'label', "
                              "'score', 'segment'}, ...]}})")
-        bad = [v for v, dets in results.items() if not isinstance(dets, list)]
-        if bad:
-            raise ValueError(f"{where}: results[{bad[0]!r}] must be a list of detections")
+        if not set(map(type, results.values())) <= {list}:                # rare: look closer
+            bad = [v for v, dets in results.items() if not isinstance(dets, list)]
+            if bad:
+                raise ValueError(f"{where}: results[{bad[0]!r}] must be a list of detections")
         counts = np.fromiter(map(len, results.values()), np.int64, count=len(results))
         detections = list(chain.from_iterable(results.values()))
         try:
