@@ -192,10 +192,12 @@ def _greedy_match_loop(pred_group, pred_segments, gt_group, gt_segments, thresho
 @pytest.mark.parametrize("seed", range(6))
 def test_match_detections_agrees_with_a_plain_loop(seed, monkeypatch):
     """Crowded groups, exact tIoU ties (integer segments), thresholds equal to tIoUs, unsorted
-    and more than 64 thresholds (matched 64 at a time); group lookup by table and by search."""
+    and more than 64 thresholds (matched 64 at a time); group lookup by table and by search;
+    candidate instances by start window and whole groups."""
     from pytal.evaluation import matching
     if seed >= 3:
         monkeypatch.setattr(matching, "LOOKUP_LIMIT", 0)
+    monkeypatch.setattr(matching, "WINDOW_MIN_PAIRS", (0, 1000)[seed % 2])     # both paths
     rng = np.random.default_rng(seed)
     num_gt, num_pred = int(rng.integers(1, 30)), int(rng.integers(0, 80))
     gt_group = rng.integers(0, 4, num_gt)

@@ -10,6 +10,8 @@ How it is vectorised:
 * Only (detection, ground truth) pairs of the same (class, video) group with a tIoU of at
   least the smallest threshold can ever match; the others are dropped up front, and a
   detection left without pairs is a false positive at every threshold (it locks nothing).
+  In crowded groups (THUMOS-style, dozens of instances per class and video) each detection's
+  instances are first narrowed to those whose start can reach that tIoU at all.
 * Each detection's pairs are sorted by descending tIoU (ties: the instance listed first), so
   "the best free instance" is the first of its pairs that is not yet matched at that threshold,
   and a first free pair below the threshold means a false positive.
@@ -112,15 +114,48 @@ def candidate_pairs(pred_group: np.ndarray, pred_segments: np.ndarray, gt_group:
                                            return_counts=True)
     row = group_rows(groups, pred_group)
     det = np.flatnonzero(row >= 0)
-    width = gt_count[row[det]]
+    lo, width = gt_first[row[det]], gt_count[row[det]]                  # the whole group
+    if width.sum() > WINDOW_MIN_PAIRS * len(det):                       # crowded: narrow it
+        gt_order = np.lexsort((gt_segments[:, 0], gt_group))            # by group, then start
+        lo, hi = _start_window(row[det], np.take(pred_segments, det, axis=0),
+                               np.repeat(np.arange(len(groups)), gt_count),
+                               gt_segments[gt_order, 0], min_tiou)
+        width = hi - lo
     pair_det = np.repeat(det, width)
-    pair_gt = gt_order[np.repeat(gt_first[row[det]], width) + ragged_arange(width)]
+    pair_gt = gt_order[np.repeat(lo, width) + ragged_arange(width)]
     pair_iou = segment_iou(np.take(pred_segments, pair_det, axis=0),
                            np.take(gt_segments, pair_gt, axis=0))
     keep = np.flatnonzero(pair_iou >= min_tiou)
     pair_det, pair_gt, pair_iou = pair_det[keep], pair_gt[keep], pair_iou[keep]
-    order = _by_descending_tiou(pair_det, pair_iou)
+    order = _by_descending_tiou(pair_det, pair_gt, pair_iou)
     return pair_det[order], pair_gt[order], pair_iou[order]
+
+
+#: Mean (detection, instance of its group) pairs per detection above which
+#: :func:`candidate_pairs` first narrows each detection's instances to a window of starts.
+WINDOW_MIN_PAIRS = 4
+
+
+def _start_window(det_row: np.ndarray, det_segments: np.ndarray, gt_row: np.ndarray,
+                  gt_start: np.ndarray, min_tiou: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each detection, the range ``lo:hi`` (each (d,)) of the instances sorted by (group
+    ``gt_row``, start ``gt_start``), both (g,), that can reach ``min_tiou`` with it.
+
+    A tIoU of at least t with a detection [s, e] of length L needs an instance start in
+    [e - L / t, e] (before s the union spans at least from the instance start to e, and the
+    intersection is at most L). The lower bound gets a relative margin of 1e-9 against
+    rounding; the pairs are filtered by their exact tIoU afterwards. Starts are replaced by
+    their ranks so that (group, start) is one exact integer key.
+    """
+    levels = np.unique(gt_start)
+    key_of = lambda rows, rank: rows * (len(levels) + 1) + rank                 # noqa: E731
+    gt_key = key_of(gt_row, np.searchsorted(levels, gt_start))
+    start, end = det_segments[:, 0], det_segments[:, 1]
+    reach = (end - start) / min_tiou if min_tiou > 0 else np.full(len(end), np.inf)
+    low = end - reach - 1e-9 * (np.abs(end) + np.abs(reach))
+    lo = np.searchsorted(gt_key, key_of(det_row, np.searchsorted(levels, low, side="left")))
+    hi = np.searchsorted(gt_key, key_of(det_row, np.searchsorted(levels, end, side="right")))
+    return lo, np.maximum(hi, lo)
 
 
 #: Largest group id for which :func:`group_rows` uses a lookup table (int32, lazily zeroed).
@@ -138,15 +173,16 @@ def group_rows(groups: np.ndarray, query: np.ndarray) -> np.ndarray:
     return np.where(groups[row] == query, row, -1)
 
 
-def _by_descending_tiou(pair_det: np.ndarray, pair_iou: np.ndarray) -> np.ndarray:
-    """Permutation that sorts each detection's run of pairs by descending tIoU (stable).
+def _by_descending_tiou(pair_det: np.ndarray, pair_gt: np.ndarray,
+                        pair_iou: np.ndarray) -> np.ndarray:
+    """Permutation that sorts each detection's run of pairs by descending tIoU, then instance.
 
     ``pair_det`` (n,) is non-decreasing; only runs of two or more pairs are sorted.
     """
     sizes = np.diff(np.flatnonzero(np.r_[True, pair_det[1:] != pair_det[:-1], True]))
     order = np.arange(len(pair_det))
     multi = np.flatnonzero(np.repeat(sizes > 1, sizes))
-    order[multi] = multi[np.lexsort((-pair_iou[multi], pair_det[multi]))]
+    order[multi] = multi[np.lexsort((pair_gt[multi], -pair_iou[multi], pair_det[multi]))]
     return order
 
 
