@@ -148,13 +148,13 @@ def _start_window(det_row: np.ndarray, det_segments: np.ndarray, gt_row: np.ndar
     their ranks so that (group, start) is one exact integer key.
     """
     levels = np.unique(gt_start)
-    key_of = lambda rows, rank: rows * (len(levels) + 1) + rank                 # noqa: E731
-    gt_key = key_of(gt_row, np.searchsorted(levels, gt_start))
+    span = len(levels) + 1                                    # key = row * span + start rank
+    gt_key = gt_row * span + np.searchsorted(levels, gt_start)
     start, end = det_segments[:, 0], det_segments[:, 1]
     reach = (end - start) / min_tiou if min_tiou > 0 else np.full(len(end), np.inf)
     low = end - reach - 1e-9 * (np.abs(end) + np.abs(reach))
-    lo = np.searchsorted(gt_key, key_of(det_row, np.searchsorted(levels, low, side="left")))
-    hi = np.searchsorted(gt_key, key_of(det_row, np.searchsorted(levels, end, side="right")))
+    lo = np.searchsorted(gt_key, det_row * span + np.searchsorted(levels, low, side="left"))
+    hi = np.searchsorted(gt_key, det_row * span + np.searchsorted(levels, end, side="right"))
     return lo, np.maximum(hi, lo)
 
 
