@@ -12,6 +12,7 @@ import torch
 
 from pytal.data import (AnnotationError, FeatureDataset, FeatureGrid, collate, load_annotations,
                         load_features, resolve_labels, seconds_to_steps, steps_to_seconds)
+from pytal.data.annotations import load_instances
 from pytal.data.crop import clip_to_window, crop_length, random_crop
 
 FPS, STRIDE, FRAMES = 30.0, 4, 16
@@ -320,3 +321,17 @@ def test_real_annotation_files_load():
     assert resolve_labels(thumos)[1] == "sorted_names"
     anet = load_annotations(ANET, subsets=["validation"])
     assert len(anet.videos) == 4728 and all(v.fps is None for v in anet.videos.values())
+
+
+def test_load_instances_rows_per_label_and_video():
+    db = {"a": {"subset": "s", "annotations": [{"segment": [1, 2], "label": "x"},
+                                                {"segment": [3.5, 4], "label": ["y", "z"]}]},
+          "b": {"subset": "s", "annotations": []},
+          "c": {"subset": "t", "annotations": [{"segment": "bad"}]},
+          "d": {"subset": "s", "annotations": ({"segment": (0, 1), "label": "x"},)}}
+    table = load_instances({"database": db}, "s")
+    assert table.video_ids == ["a", "b", "d"] and table.labels == ["x", "y", "z", "x"]
+    assert table.video.dtype == np.int64 and table.video.tolist() == [0, 0, 0, 2]
+    assert table.segments.tolist() == [[1, 2], [3.5, 4], [3.5, 4], [0, 1]]
+    with pytest.raises(AnnotationError, match="video 'c', annotation 0: field 'segment'"):
+        load_instances({"database": db}, "t")

@@ -171,6 +171,108 @@ def test_match_detections_and_segment_iou_directly():
     assert tp.tolist() == [[True, False, False, False]]
 
 
+def _greedy_match_loop(pred_group, pred_segments, gt_group, gt_segments, thresholds):
+    """match_detections written out: per threshold, per detection, per instance."""
+    tp = np.zeros((len(thresholds), len(pred_group)), bool)
+    for t, threshold in enumerate(thresholds):
+        locked = set()
+        for i, (group, segment) in enumerate(zip(pred_group, pred_segments)):
+            best, best_iou = None, -1.0
+            for j, (g, gt) in enumerate(zip(gt_group, gt_segments)):
+                if g == group and j not in locked:
+                    iou = float(segment_iou(segment, gt))
+                    if iou > best_iou:
+                        best, best_iou = j, iou
+            if best is not None and best_iou >= threshold:
+                locked.add(best)
+                tp[t, i] = True
+    return tp
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_match_detections_agrees_with_a_plain_loop(seed, monkeypatch):
+    """Crowded groups, exact tIoU ties (integer segments), thresholds equal to tIoUs, unsorted
+    and more than 64 thresholds (matched 64 at a time); group lookup by table and by search;
+    candidate instances by start window and whole groups."""
+    from pytal.evaluation import matching
+    if seed >= 3:
+        monkeypatch.setattr(matching, "LOOKUP_LIMIT", 0)
+    monkeypatch.setattr(matching, "WINDOW_MIN_PAIRS", (0, 1000)[seed % 2])     # both paths
+    rng = np.random.default_rng(seed)
+    num_gt, num_pred = int(rng.integers(1, 30)), int(rng.integers(0, 80))
+    gt_group = rng.integers(0, 4, num_gt)
+    start = rng.integers(0, 20, num_gt)
+    gt_segments = np.stack([start, start + rng.integers(0, 8, num_gt)], 1).astype(float)
+    pred_group = np.sort(rng.integers(-1, 5, num_pred))      # any order of groups works
+    start = rng.integers(0, 20, num_pred)
+    pred_segments = np.stack([start, start + rng.integers(1, 8, num_pred)], 1).astype(float)
+    if seed % 2:
+        thresholds = rng.permutation(np.r_[np.linspace(0.01, 1.0, 70), 0.5, 1 / 3, 0.25])
+    else:
+        thresholds = np.array([0.7, 0.1, 0.5, 0.3])
+    expected = _greedy_match_loop(pred_group, pred_segments, gt_group, gt_segments, thresholds)
+    got = match_detections(pred_group, pred_segments, gt_group, gt_segments, thresholds)
+    assert got.dtype == bool and got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+    rows, cols = matching.true_positives(pred_group, pred_segments, gt_group, gt_segments,
+                                         thresholds)
+    np.testing.assert_array_equal(np.stack([rows, cols]), np.stack(np.nonzero(expected)))
+
+
+@pytest.mark.parametrize("limit", [0, 1 << 23])
+def test_group_rows(limit, monkeypatch):
+    from pytal.evaluation import matching
+    monkeypatch.setattr(matching, "LOOKUP_LIMIT", limit)
+    rows = matching.group_rows(np.array([2, 5, 9]), np.array([-1, 0, 2, 3, 5, 9, 10, 1000]))
+    assert rows.tolist() == [-1, -1, 0, -1, 1, 2, -1, -1]
+
+
+def test_ranking_is_a_stable_sort_by_class_then_score():
+    from pytal.evaluation.detection import ranking
+    rng = np.random.default_rng(0)
+    label = rng.integers(0, 5, 500)
+    ties = rng.integers(0, 4, 500) / 4.0
+    for score in (rng.random(500), ties, np.r_[-0.0, 0.0, rng.random(498)]):
+        np.testing.assert_array_equal(ranking(label, score), np.lexsort((-score, label)))
+    assert ranking(np.zeros(0, np.int64), np.zeros(0)).tolist() == []
+    big = np.array([40000, 3, 40000])                       # labels beyond int16
+    np.testing.assert_array_equal(ranking(big, np.array([0.1, 0.2, 0.3])), [1, 2, 0])
+
+
+def test_malformed_detections_name_the_field():
+    gt = gt_file({"v1": [(0, 10, "A")]})
+    cases = [([["A", 1, [0, 1]]], "'label', 'score' and 'segment'"),
+             ([{"label": ["A"], "score": 1, "segment": [0, 1]}], "'label' must be a class name"),
+             ([{"label": "A", "score": "high", "segment": [0, 1]}], "numeric 'score'"),
+             ([{"label": "A", "score": 1, "segment": [0, None]}], "finite"),  # None: NaN
+             ([{"label": "A", "score": 1, "segment": 5}], "'segment' \\[start, end\\]")]
+    with pytest.raises(ValueError, match="results\\['v1'\\] must be a list of detections"):
+        evaluate(gt, {"results": {"v0": [], "v1": {"label": "A"}}}, subset="test",
+                 tiou_thresholds=[0.5])
+
+    class Detections(list):
+        pass
+
+    one = Detections([{"label": "A", "score": 1.0, "segment": [0, 10]}])
+    result = evaluate(gt, {"results": {"v1": one}}, subset="test", tiou_thresholds=[0.5])
+    assert result["mAP"] == [1.0]
+    for dets, message in cases:
+        with pytest.raises(ValueError, match=message):
+            evaluate(gt, {"results": {"v1": dets}}, subset="test", tiou_thresholds=[0.5])
+
+
+def test_other_subsets_are_not_validated_but_every_video_needs_a_subset():
+    gt = gt_file({"v1": [(0, 10, "A")]})
+    sub = submission([("v1", 0, 10, "A", 0.9)])
+    gt["database"]["elsewhere"] = {"subset": "train", "annotations": [{"segment": [5, 1]}]}
+    assert evaluate(gt, sub, subset="test", tiou_thresholds=[0.5])["mAP"] == [1.0]
+    with pytest.raises(ValueError, match="video 'elsewhere', annotation 0: field 'segment'"):
+        evaluate(gt, sub, subset="train", tiou_thresholds=[0.5])
+    gt["database"]["lost"] = {"annotations": []}
+    with pytest.raises(ValueError, match="video 'lost': field 'subset' must be a string"):
+        evaluate(gt, sub, subset="test", tiou_thresholds=[0.5])
+
+
 def test_threshold_specs():
     assert parse_tiou_thresholds("0.3:0.7:0.1") == [0.3, 0.4, 0.5, 0.6, 0.7]
     assert parse_tiou_thresholds("thumos14") == list(THUMOS14_TIOU)

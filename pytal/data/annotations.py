@@ -128,36 +128,43 @@ class InstanceTable:
 
 
 def load_instances(source: PathOrDict, subset: str) -> InstanceTable:
-    """The instances of ``subset`` of an annotation file, validated like :func:`load_annotations`
-    (durations are not required); an unknown subset raises, listing the known ones."""
+    """The instances of ``subset`` of an annotation file; an unknown subset raises, listing the
+    known ones.
+
+    Every video needs a string ``subset`` (else it cannot be placed). The annotations of the
+    videos of ``subset`` are validated like :func:`load_annotations` (durations are not
+    required); those of other subsets are not read, so a malformed annotation elsewhere in the
+    file is no error here.
+    """
     data, where = read_json(source, what="annotation")
     database = _database(data, where)
     video_ids: list[str] = []
-    rows: list[int] = []
-    segments: list[tuple[float, float]] = []
+    counts: list[int] = []                          # rows per video
+    coords: list[float] = []                        # start, end, start, end, ... (no tuples)
     labels: list[str] = []
     for video_id, entry in database.items():
-        if type(entry) is not dict or entry.get("subset") != subset:
-            _subset_of(where, video_id, entry)            # raises when malformed
+        name = entry.get("subset") if isinstance(entry, dict) else None
+        if name != subset:
+            if type(name) is not str:
+                _subset_of(where, video_id, entry)        # raises
             continue
-        anns = _annotation_list(where, video_id, entry)
-        index = len(video_ids)
-        video_ids.append(str(video_id))
-        for k, ann in enumerate(anns):
+        before = len(labels)
+        for k, ann in enumerate(_annotation_list(where, video_id, entry)):
             if _plain_annotation(ann):        # fast path for the common case
-                segments.append((ann["segment"][0], ann["segment"][1]))
+                coords += ann["segment"]
                 labels.append(ann["label"])
-                rows.append(index)
                 continue
-            for seg, name, _ in _parse_annotation(where, str(video_id), k, ann):
-                segments.append(seg)
-                labels.append(name)
-                rows.append(index)
+            for seg, label, _ in _parse_annotation(where, str(video_id), k, ann):
+                coords += seg
+                labels.append(label)
+        video_ids.append(str(video_id))
+        counts.append(len(labels) - before)
     if not video_ids:
         known = sorted({entry["subset"] for entry in database.values()})
         raise AnnotationError(f"{where}: unknown subset {subset!r}; known subsets: {known}")
-    return InstanceTable(source=where, video_ids=video_ids, video=np.asarray(rows, np.int64),
-                         segments=np.asarray(segments, np.float64).reshape(-1, 2), labels=labels)
+    return InstanceTable(source=where, video_ids=video_ids,
+                         video=np.repeat(np.arange(len(video_ids)), counts),
+                         segments=np.asarray(coords, np.float64).reshape(-1, 2), labels=labels)
 
 
 def _database(data: Any, where: str) -> dict:

@@ -22,3 +22,10 @@ def run_suffix_max(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     lift = np.repeat((len(sizes) - 1 - np.arange(len(sizes))) * len(levels), sizes)
     suffix = np.maximum.accumulate((rank + lift)[::-1])[::-1]
     return levels[suffix - lift]
+
+
+def run_position(keys: np.ndarray) -> np.ndarray:
+    """For (n,) ``keys`` whose equal values are consecutive: each element's position in its run."""
+    index = np.arange(len(keys))
+    starts = np.r_[True, keys[1:] != keys[:-1]]
+    return index - np.maximum.accumulate(np.where(starts, index, 0))

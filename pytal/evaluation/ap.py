@@ -43,13 +43,20 @@ def class_average_precision(true_positive: np.ndarray, bounds: np.ndarray,
     Returns: (R, K) float64.
     """
     true_positive = np.asarray(true_positive, dtype=bool)
+    return sparse_class_average_precision(*np.nonzero(true_positive), true_positive.shape[0],
+                                          bounds, num_positives)
+
+
+def sparse_class_average_precision(row: np.ndarray, col: np.ndarray, num_thresholds: int,
+                                   bounds: np.ndarray, num_positives: np.ndarray) -> np.ndarray:
+    """:func:`class_average_precision` from the true positives' coordinates ``row`` (threshold)
+    and ``col`` (detection), int64 (T,), sorted by row, then column. Returns (R, K) float64."""
     bounds = np.asarray(bounds, dtype=np.int64)
     num_positives = np.asarray(num_positives, dtype=np.float64)
     if (num_positives <= 0).any():
         raise ValueError("num_positives must be > 0 for every class")
     num_classes = len(num_positives)
-    ap = np.zeros((true_positive.shape[0], num_classes))
-    row, col = np.nonzero(true_positive)                  # sorted by row, then column
+    ap = np.zeros((num_thresholds, num_classes))
     if len(row) == 0:
         return ap
     cls = np.searchsorted(bounds, col, side="right") - 1

@@ -24,14 +24,15 @@ from __future__ import annotations
 
 import warnings
 from itertools import chain, repeat
-from typing import Any, Mapping
+from operator import itemgetter
+from typing import Any, Hashable, Mapping
 
 import numpy as np
 
 from pytal.data.annotations import load_instances
 from pytal.data.jsonio import PathOrDict, read_json
-from pytal.evaluation.ap import class_average_precision
-from pytal.evaluation.matching import match_detections
+from pytal.evaluation.ap import sparse_class_average_precision
+from pytal.evaluation.matching import true_positives
 from pytal.evaluation.thresholds import ThresholdSpec, parse_tiou_thresholds
 
 UNKNOWN_VIDEO_MODES = ("false_positive", "ignore")
@@ -54,7 +55,11 @@ class _GroundTruth:
 
 
 class _Predictions:
-    """The submission's detections as arrays, in file order (``video`` -1: not in the subset)."""
+    """The submission's detections as arrays, in file order (``video`` -1: not in the subset).
+
+    Attributes: ``video``, ``label`` (D,) int64 indices into the ground truth's videos and
+    classes; ``score`` (D,) float64; ``segments`` (D, 2) float64 seconds.
+    """
 
     def __init__(self, source: PathOrDict, gt: _GroundTruth, unknown_videos: str) -> None:
         data, where = read_json(source, what="prediction")
@@ -62,45 +67,30 @@ class _Predictions:
         if not isinstance(results, Mapping):
             raise ValueError(f"{where}: missing field 'results' (expected {{video_id: [{{'label', "
                              "'score', 'segment'}, ...]}})")
-        bad = [v for v, dets in results.items() if not isinstance(dets, list)]
-        if bad:
-            raise ValueError(f"{where}: results[{bad[0]!r}] must be a list of detections")
-        counts = [len(dets) for dets in results.values()]
+        if not set(map(type, results.values())) <= {list}:                # rare: look closer
+            bad = [v for v, dets in results.items() if not isinstance(dets, list)]
+            if bad:
+                raise ValueError(f"{where}: results[{bad[0]!r}] must be a list of detections")
+        counts = np.fromiter(map(len, results.values()), np.int64, count=len(results))
         detections = list(chain.from_iterable(results.values()))
         try:
-            labels = [d["label"] for d in detections]
-            scores = [d["score"] for d in detections]
-            segments = [d["segment"] for d in detections]
-        except (KeyError, TypeError) as err:
-            raise ValueError(f"{where}: every detection needs 'label', 'score' and 'segment' "
-                             f"({err!r} in one of them)") from None
-        try:
-            if set(map(len, segments)) - {2}:
-                raise ValueError("a segment is not [start, end]")
-            self.score = np.fromiter(scores, np.float64, count=len(scores))
-            self.segments = np.fromiter(chain.from_iterable(segments), np.float64,
-                                        count=2 * len(segments)).reshape(-1, 2)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: every detection needs a numeric 'score' and a "
-                             "'segment' [start, end] in seconds") from None
+            self.label, self.score, self.segments = _detection_arrays(detections, gt.label_index)
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise _detection_error(detections, where) from None
         if not (np.isfinite(self.score).all() and np.isfinite(self.segments).all()):
             raise ValueError(f"{where}: scores and segments must be finite numbers (NaN/inf found)")
-        video_of = [gt.video_index.get(v, -1) for v in results]
-        self.video = np.repeat(np.asarray(video_of, np.int64), counts)
-        try:
-            self.label = np.fromiter(map(gt.label_index.get, labels, repeat(-1, len(labels))),
-                                     np.int64, count=len(labels))
-        except TypeError:
-            raise ValueError(f"{where}: every detection's 'label' must be a class name") from None
+        video_of = np.fromiter(map(gt.video_index.get, results, repeat(-1, len(results))),
+                               np.int64, count=len(results))
+        self.video = np.repeat(video_of, counts)
         keep = self.label >= 0
         if not keep.all():
-            unknown = sorted({str(n) for n, k in zip(labels, keep) if not k})
+            unknown = sorted({str(d["label"]) for d, k in zip(detections, keep) if not k})
             warnings.warn(f"{where}: ignoring {int((~keep).sum())} detections whose label is not "
                           f"a ground-truth class of the subset: {unknown[:10]}"
                           f"{' ...' if len(unknown) > 10 else ''}", stacklevel=3)
         outside = self.video < 0
         if outside.any():
-            count = sum(1 for v, n in zip(video_of, counts) if v < 0 and n)
+            count = int(((video_of < 0) & (counts > 0)).sum())
             action = "ignored" if unknown_videos == "ignore" else "counted as false positives"
             warnings.warn(f"{where}: {int(outside.sum())} detections of {count} videos not in the "
                           f"subset are {action}", stacklevel=3)
@@ -109,6 +99,39 @@ class _Predictions:
         if not keep.all():
             self.video, self.label = self.video[keep], self.label[keep]
             self.score, self.segments = self.score[keep], self.segments[keep]
+
+
+_LABEL, _SCORE, _SEGMENT = itemgetter("label"), itemgetter("score"), itemgetter("segment")
+
+
+def _detection_arrays(detections: list, label_index: Mapping[str, int]
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(label, score, segments)`` of D detection dicts: (D,) int64 class index (-1: not a
+    class of the ground truth), (D,) float64, (D, 2) float64. Raises KeyError, TypeError or
+    ValueError on anything malformed (:func:`_detection_error` says what)."""
+    num = len(detections)
+    segments = list(map(_SEGMENT, detections))
+    if set(map(len, segments)) - {2}:
+        raise ValueError("a segment is not [start, end]")
+    label = np.fromiter(map(label_index.get, map(_LABEL, detections), repeat(-1, num)),
+                        np.int64, count=num)
+    score = np.fromiter(map(_SCORE, detections), np.float64, count=num)
+    segments = np.fromiter(chain.from_iterable(segments), np.float64, count=2 * num)
+    return label, score, segments.reshape(num, 2)
+
+
+def _detection_error(detections: list, where: str) -> ValueError:
+    """The error for detections that :func:`_detection_arrays` rejected, naming the field."""
+    for d in detections:
+        try:
+            d["label"], d["score"], d["segment"]
+        except (KeyError, TypeError) as err:
+            return ValueError(f"{where}: every detection needs 'label', 'score' and 'segment' "
+                              f"({err!r} in one of them)")
+    if not all(isinstance(d["label"], Hashable) for d in detections):
+        return ValueError(f"{where}: every detection's 'label' must be a class name")
+    return ValueError(f"{where}: every detection needs a numeric 'score' and a 'segment' "
+                      "[start, end] in seconds")
 
 
 def evaluate(ground_truth: PathOrDict, predictions: PathOrDict, *, subset: str,
@@ -148,10 +171,27 @@ def evaluate(ground_truth: PathOrDict, predictions: PathOrDict, *, subset: str,
 def average_precision(gt: _GroundTruth, pred: _Predictions, thresholds: np.ndarray) -> np.ndarray:
     """(R, K) AP per threshold and ground-truth class."""
     num_classes, num_videos = len(gt.labels), len(gt.video_index)
-    order = np.lexsort((-pred.score, pred.label))                   # by class, score descending
+    order = ranking(pred.label, pred.score)
     label, video = pred.label[order], pred.video[order]
-    group = np.where(video >= 0, label * num_videos + video, -1)
-    tp = match_detections(group, pred.segments[order], gt.label * num_videos + gt.video,
-                          gt.segments, thresholds)
+    group = label * num_videos + video
+    group[video < 0] = -1
+    row, col = true_positives(group, np.take(pred.segments, order, axis=0),
+                              gt.label * num_videos + gt.video, gt.segments, thresholds)
     bounds = np.searchsorted(label, np.arange(num_classes + 1))
-    return class_average_precision(tp, bounds, np.bincount(gt.label, minlength=num_classes))
+    return sparse_class_average_precision(row, col, len(thresholds), bounds,
+                                          np.bincount(gt.label, minlength=num_classes))
+
+
+def ranking(label: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Order of detections by class, then descending score, ties in file order (stable).
+
+    ``label`` (D,) int64 >= 0, ``score`` (D,) float64 -> (D,) int64 permutation. Sorts by score
+    with quicksort and falls back to a stable sort only when two scores are equal; the class
+    pass is a stable (radix) sort on 16-bit labels when they fit.
+    """
+    by_score = np.argsort(-score)
+    ranked = score[by_score]
+    if (ranked[1:] == ranked[:-1]).any():
+        by_score = np.argsort(-score, kind="stable")
+    small = label.astype(np.int16) if len(label) and label.max() < 2 ** 15 else label
+    return by_score[np.argsort(small[by_score], kind="stable")]
