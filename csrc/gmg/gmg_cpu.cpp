@@ -24,8 +24,11 @@
 // off (-std=c++20), so both variants round alike.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define PYTAL_CPU_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+// Helpers called by the cloned loops are inlined into each clone, so they get its ISA too.
+#define PYTAL_CPU_INLINE [[gnu::always_inline]] inline
 #else
 #define PYTAL_CPU_CLONES
+#define PYTAL_CPU_INLINE inline
 #endif
 
 namespace pytal {
@@ -79,7 +82,7 @@ void filter_forward_rows(T* spec, int64_t rows, int64_t F, int64_t T_len, const 
 
 // Copies row u[0..T) (any dtype) into pad (length T + k - 1), zeros either side.
 template <typename S, typename T>
-void pad_row(const S* u, int64_t T_len, int k, T* pad) {
+PYTAL_CPU_INLINE void pad_row(const S* u, int64_t T_len, int k, T* pad) {
   const int p = k / 2;
   for (int i = 0; i < p; ++i) pad[i] = pad[p + T_len + i] = T(0);
   for (int64_t t = 0; t < T_len; ++t) pad[p + t] = static_cast<T>(u[t]);
@@ -88,7 +91,7 @@ void pad_row(const S* u, int64_t T_len, int k, T* pad) {
 // out[t] = sum_j w[j] * pad[t + j] for t < n: gmg.h's conv_window at every t, with the loop
 // over t innermost so that it vectorises (the CUDA kernel calls conv_window per thread).
 template <typename T>
-void correlate_row(const T* pad, const T* w, int k, int64_t n, T* out) {
+PYTAL_CPU_INLINE void correlate_row(const T* pad, const T* w, int k, int64_t n, T* out) {
   std::fill(out, out + n, T(0));
   for (int j = 0; j < k; ++j) {
     const T wj = w[j];
