@@ -52,19 +52,23 @@ def step(inputs, backend, gating, backward):
     return out
 
 
-def time_call(fn: Callable[[], object], sync: Callable[[], None], min_reps=5,
-              min_seconds=1.0) -> float:
-    """Fastest of several calls after one warm-up, in seconds: on shared machines the
-    minimum is the least disturbed by other processes."""
-    fn()
-    sync()
-    best = float("inf")
-    start, reps = time.perf_counter(), 0
-    while reps < min_reps or (time.perf_counter() - start < min_seconds and reps < 50):
-        t0 = time.perf_counter()
+def time_calls(fns: dict[str, Callable[[], object]], sync: Callable[[], None], min_reps=8,
+               min_seconds=2.0) -> dict[str, float]:
+    """Fastest of several calls of each function after one warm-up, in seconds. The
+    functions take turns, so that a burst of load from other processes hits them alike, and
+    on shared machines the minimum is the least disturbed."""
+    best = {}
+    for name, fn in fns.items():
         fn()
         sync()
-        best = min(best, time.perf_counter() - t0)
+        best[name] = float("inf")
+    start, reps = time.perf_counter(), 0
+    while reps < min_reps or (time.perf_counter() - start < min_seconds and reps < 50):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            best[name] = min(best[name], time.perf_counter() - t0)
         reps += 1
     return best
 
@@ -116,11 +120,10 @@ def run_device(device: str, levels: int, gating: str, k: int, memory: bool) -> N
     print(header)
     for name, shape in shapes(levels):
         inputs = make_inputs(**shape, k=k, device=device, requires_grad=True)
-        row = {}
+        calls = {(backend, backward): (lambda b=backend, bw=backward: step(inputs, b, gating, bw))
+                 for backward in (False, True) for backend in ("reference", "extension")}
+        row = {key: 1e3 * seconds for key, seconds in time_calls(calls, sync).items()}
         for backend in ("reference", "extension"):
-            for backward in (False, True):
-                row[backend, backward] = 1e3 * time_call(
-                    lambda: step(inputs, backend, gating, backward), sync)
             if cuda:
                 torch.cuda.reset_peak_memory_stats()
                 base = torch.cuda.memory_allocated()
