@@ -1,7 +1,7 @@
 // CPU kernels of trident_decode: the functions of trident_decode.h in at::parallel_for
 // loops. The forward and the index form (both directions) are the CUDA kernels' per-element
-// or per-group functions; the dense backward uses the scatter form (one exp per window bin instead of the gather form's two),
-// since a CPU task can own whole gradient rows.
+// or per-group functions; the dense backward uses the scatter form (one exp per window bin
+// instead of the gather form's two), since a CPU task can own whole gradient rows.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>

@@ -126,8 +126,8 @@ __global__ void __launch_bounds__(kThreads)
     const int64_t g = e / per_group, i = e % s.bins;
     const int side = static_cast<int>((e / s.bins) % 2);
     const int64_t first = positions.order[positions.starts[g]];
-    const int64_t at = ((triples.batch[first] * s.length + triples.pos[first]) * 2 + side) * s.bins + i;
-    grad_offset[at] = from_acc<T>(index_offset_grad_group<acc_t<T>>(
+    const int64_t bt = triples.batch[first] * s.length + triples.pos[first];
+    grad_offset[(bt * 2 + side) * s.bins + i] = from_acc<T>(index_offset_grad_group<acc_t<T>>(
         logit_grads, positions.order, positions.starts[g], positions.starts[g + 1], side, i,
         s.bins));
   }

@@ -1,5 +1,7 @@
 #include "trident_decode/trident_decode_host.h"
 
+#include <algorithm>
+
 #include "common/checks.h"
 
 namespace pytal {
@@ -52,11 +54,20 @@ Shape check_backward_inputs(const at::Tensor& grad_out, const at::Tensor& start_
 
 namespace {
 
+bool all_in_range(const at::Tensor& index, int64_t size) {
+  if (index.is_cpu()) {  // a plain loop: tensor ops cost more than the index op itself here
+    const auto values = index.contiguous();
+    const int64_t* p = values.const_data_ptr<int64_t>();
+    return std::all_of(p, p + values.numel(), [size](int64_t v) { return v >= 0 && v < size; });
+  }
+  return at::logical_and(index >= 0, index < size).all().item<bool>();
+}
+
 void check_index_range(const at::Tensor& index, int64_t size, const char* name,
                        const char* what) {
   if (index.numel() == 0) return;
-  const bool ok = at::logical_and(index >= 0, index < size).all().item<bool>();
-  TORCH_CHECK(ok, name, " must hold values in [0, ", size, ") (", what, ")");
+  TORCH_CHECK(all_in_range(index, size), name, " must hold values in [0, ", size, ") (", what,
+              ")");
 }
 
 }  // namespace
