@@ -120,13 +120,17 @@ def _check_index(index, start_logits: torch.Tensor):
     return tuple(index)
 
 
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The kernels' accumulation (and stats) dtype."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 @register_fake("trident_decode")
 def _trident_decode_fake(start_logits, end_logits, offset_logits, save_stats=True):
     b, c, t = start_logits.shape
-    acc = torch.float64 if start_logits.dtype == torch.float64 else torch.float32
     stats_shape = (b, t, c, 2, 2) if save_stats else (0,)
     return (start_logits.new_empty((b, t, c, 2)),
-            start_logits.new_empty(stats_shape, dtype=acc))
+            start_logits.new_empty(stats_shape, dtype=_acc_dtype(start_logits.dtype)))
 
 
 @register_fake("trident_decode_backward")
@@ -140,9 +144,9 @@ def _trident_decode_backward_fake(grad_out, start_logits, end_logits, offset_log
 def _trident_decode_index_fake(start_logits, end_logits, offset_logits, batch, cls, pos,
                                save_stats=False):
     n = batch.shape[0]
-    acc = torch.float64 if start_logits.dtype == torch.float64 else torch.float32
     return (start_logits.new_empty((n, 2)),
-            start_logits.new_empty((n, 2, 2) if save_stats else (0,), dtype=acc))
+            start_logits.new_empty((n, 2, 2) if save_stats else (0,),
+                                   dtype=_acc_dtype(start_logits.dtype)))
 
 
 @register_fake("trident_decode_index_backward")
