@@ -5,12 +5,23 @@ shapes.
     python -m benchmarks.trident_decode                 # THUMOS and EPIC-noun, CPU (+ CUDA)
     python -m benchmarks.trident_decode --shapes thumos --device cpu --repeat 5
     python -m benchmarks.trident_decode --custom 2,20,4536,17
+    python -m benchmarks.trident_decode --forms index --positives 300 1000 2000 --repeat 7
+    python -m benchmarks.trident_decode --forms train-step --device cpu --repeat 15
 
 Shapes: THUMOS14 B=2, the 6 FPN levels from T=2304 concatenated (T=4536), Cb=20, K=17;
 EPIC-Kitchens noun: the same with Cb=300. Peak memory is measured in a fresh subprocess per
 (backend, shape, device) so that one run's allocations cannot hide another's: on CUDA with
 ``torch.cuda.max_memory_allocated``, on the CPU as the peak of torch's CPU allocator from the
 profiler's memory events (allocations by tensors only, inputs excluded). Times are the median of ``--repeat`` runs after a warm-up.
+
+The index form with gradients (``--forms index``) is timed as a detector's training loss uses
+it: one call per FPN level (B=4, Cb=20, levels of T = 1024, 512, 256, 128, 64, K=17) on N
+positive (batch, class, position) triples spread over the levels in proportion to their
+length, forward+backward of all levels, for three paths: the dense kernel gathered at the
+triples (how the extension ran the index form with autograd before it had its own
+backward), the index kernels, and the reference index form. Repeats are interleaved across
+the paths and the best is reported (the machine's load varies). ``--forms train-step`` times a
+whole CLTDR-GMG training step (``cltdr_gmg_small``) with the old and the new index path.
 """
 from __future__ import annotations
 
@@ -113,6 +124,128 @@ def fmt_mib(n):
     return f"{n / 2**20:9.1f} MiB"
 
 
+INDEX_LEVELS = (1024, 512, 256, 128, 64)
+INDEX_SHAPE = (4, 20, 17)  # (B, Cb, K) of the index-form benchmark
+
+
+def make_index_problem(positives, device):
+    """Per level: its inputs (requiring grad) and the (batch, cls, pos) triples on it."""
+    b, c, k = INDEX_SHAPE
+    gen = torch.Generator().manual_seed(1)
+    total = sum(INDEX_LEVELS)
+    problem = []
+    for t in INDEX_LEVELS:
+        n = max(1, round(positives * t / total))
+        idx = tuple(torch.randint(size, (n,), generator=gen).to(device) for size in (b, c, t))
+        problem.append((make_inputs((b, c, t, k), device), idx))
+    return problem
+
+
+def dense_then_gather(s, e, o, idx):
+    dense, _ = torch.ops.pytal.trident_decode(s, e, o)
+    return dense[idx[0], idx[2], idx[1]]
+
+
+INDEX_PATHS = {  # name -> decoding of one level with gradients
+    "dense+gather": dense_then_gather,
+    "index kernel": lambda s, e, o, idx: trident_decode(s, e, o, index=idx,
+                                                        backend="extension"),
+    "reference": lambda s, e, o, idx: trident_decode(s, e, o, index=idx,
+                                                     backend="reference"),
+}
+
+
+def index_step(problem, path):
+    """Forward+backward of every level's index-form decoding on ``path``."""
+    for inputs, idx in problem:
+        for x in inputs:
+            x.grad = None
+        out = INDEX_PATHS[path](*inputs, idx)
+        out.backward(torch.ones_like(out))
+
+
+def time_index_paths(problem, device, repeat):
+    """Best seconds of index_step per path, repeats interleaved across paths."""
+    best = {}
+    for path in INDEX_PATHS:  # warm-up
+        index_step(problem, path)
+    for _ in range(repeat):
+        for path in INDEX_PATHS:
+            sync(device)
+            start = time.perf_counter()
+            index_step(problem, path)
+            sync(device)
+            best[path] = min(best.get(path, float("inf")), time.perf_counter() - start)
+    return best
+
+
+def run_index(positives, devices, repeat):
+    b, c, k = INDEX_SHAPE
+    print(f"trident_decode index form, forward+backward over levels T={list(INDEX_LEVELS)}, "
+          f"B={b}, Cb={c}, K={k}, float32; best of {repeat}, {torch.get_num_threads()} "
+          f"CPU threads; load average {os.getloadavg()[0]:.2f}")
+    names = list(INDEX_PATHS)
+    print(f"{'N positives':>11} {'device':6} " + " ".join(f"{n:>13}" for n in names)
+          + f" {'vs dense':>9} {'vs ref':>8}")
+    for n in positives:
+        for device in devices:
+            best = time_index_paths(make_index_problem(n, device), device, repeat)
+            ours = best["index kernel"]
+            print(f"{n:>11} {device:6} " + " ".join(f"{best[p] * 1e3:11.2f}ms" for p in names)
+                  + f" {best['dense+gather'] / ours:8.1f}x {best['reference'] / ours:7.1f}x",
+                  flush=True)
+
+
+def old_index_path(start_logits, end_logits, offset_logits, index=None, **kwargs):
+    """pytal.ops.trident_decode as it ran the index form with autograd before the index
+    kernels had a backward: the dense op, gathered."""
+    inputs = (start_logits, end_logits, offset_logits)
+    if index is not None and torch.is_grad_enabled() and any(x.requires_grad for x in inputs):
+        return dense_then_gather(start_logits, end_logits, offset_logits, index)
+    return trident_decode(start_logits, end_logits, offset_logits, index=index, **kwargs)
+
+
+def run_training_step(device, repeat):
+    """CLTDR-GMG training step (cltdr_gmg_small) with the old index path vs the index
+    kernels: one model per path from the same weights, steps interleaved, median and best."""
+    import copy
+
+    import pytal.models.cltdr_gmg.model as cltdr
+    from pytal import bench
+    from pytal.config import load_config
+    from pytal.engine import TrainSettings, param_groups
+    from pytal.models import build_model
+
+    cfg = load_config("cltdr_gmg_small")
+    settings = TrainSettings.from_dict(cfg)
+    torch.manual_seed(0)
+    first = build_model(cfg).to(device)
+    models = {"dense+gather": first, "index kernel": copy.deepcopy(first)}
+    optims = {k: torch.optim.AdamW(param_groups(m, settings.weight_decay), lr=settings.lr)
+              for k, m in models.items()}
+    decoders = {"dense+gather": old_index_path, "index kernel": trident_decode}
+    batch = bench.training_batch(cfg, length=int(cfg["dataset"]["max_seq_len"]),
+                                 device=torch.device(device), seed=0)
+
+    def step(name):
+        cltdr.trident_decode = decoders[name]  # the name the model calls
+        return bench.training_step(models[name], optims[name], batch,
+                                   settings.clip_grad_l2norm)
+
+    try:
+        samples = bench.time_interleaved({k: (lambda k=k: step(k)) for k in models},
+                                         repeats=repeat, warmup=1,
+                                         sync=bench.synchronizer(torch.device(device)))
+    finally:
+        cltdr.trident_decode = trident_decode
+    print(f"cltdr_gmg_small training step on {device} (B={batch['feats'].shape[0]}, "
+          f"T={batch['feats'].shape[-1]}), {repeat} interleaved repeats, "
+          f"{torch.get_num_threads()} CPU threads; load average {os.getloadavg()[0]:.2f}")
+    for name, times in samples.items():
+        print(f"  {name:13} median {statistics.median(times) * 1e3:8.1f} ms   "
+              f"best {min(times) * 1e3:8.1f} ms")
+
+
 def run(shapes, devices, repeat):
     print(f"pytal.ops.trident_decode forward+backward, float32; torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads")
@@ -137,6 +270,13 @@ def main(argv=None):
     parser.add_argument("--device", nargs="+", choices=("cpu", "cuda"), default=None,
                         help="default: cpu, and cuda when a GPU is usable")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--forms", nargs="+", choices=("dense", "index", "train-step"),
+                        default=["dense", "index"],
+                        help="dense: the dense op at --shapes; index: the index form with "
+                             "gradients at training shapes; train-step: a CLTDR-GMG "
+                             "training step with the old and the new index path")
+    parser.add_argument("--positives", nargs="+", type=int, default=[300, 1000, 2000],
+                        help="N positive triples of the index form (all levels together)")
     parser.add_argument("--_peak", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args._peak:
@@ -148,7 +288,13 @@ def main(argv=None):
     shapes = ({"custom": tuple(int(x) for x in args.custom.split(","))} if args.custom
               else {k: SHAPES[k] for k in args.shapes})
     devices = args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
-    run(shapes, devices, args.repeat)
+    if "dense" in args.forms:
+        run(shapes, devices, args.repeat)
+    if "index" in args.forms:
+        run_index(args.positives, devices, args.repeat)
+    if "train-step" in args.forms:
+        for device in devices:
+            run_training_step(device, args.repeat)
 
 
 if __name__ == "__main__":

@@ -37,10 +37,18 @@ TORCH_LIBRARY(pytal, m) {
       "trident_decode_backward(Tensor grad_out, Tensor start_logits, Tensor end_logits, "
       "Tensor offset_logits, Tensor stats) -> (Tensor grad_start, Tensor grad_end, "
       "Tensor grad_offset)");
-  // trident_decode of chosen (batch, cls, pos) triples only: (N, 2) (inference after top-k).
+  // trident_decode of chosen (batch, cls, pos) triples only: out (N, 2), and stats (N, 2, 2)
+  // as the dense op's (empty (0,) without save_stats).
   m.def(
       "trident_decode_index(Tensor start_logits, Tensor end_logits, Tensor offset_logits, "
-      "Tensor batch, Tensor cls, Tensor pos) -> Tensor");
+      "Tensor batch, Tensor cls, Tensor pos, bool save_stats=False) -> (Tensor out, "
+      "Tensor stats)");
+  // Gradients of trident_decode_index's out for the three logits, from its stats; duplicate
+  // triples accumulate. Deterministic (no atomics).
+  m.def(
+      "trident_decode_index_backward(Tensor grad_out, Tensor start_logits, Tensor end_logits, "
+      "Tensor offset_logits, Tensor batch, Tensor cls, Tensor pos, Tensor stats) -> "
+      "(Tensor grad_start, Tensor grad_end, Tensor grad_offset)");
 
   // GMG token mixer (DESIGN.md "gmg"): out (B, C, T) in u's dtype, and the global branch g
   // (B, C, T) in the compute dtype (float32, float64 for float64 u), saved for backward.

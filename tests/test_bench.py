@@ -115,8 +115,8 @@ def test_bench_result_structure(tiny_result):
 def test_bench_used_each_backend(tiny_result):
     train, infer = tiny_result["train"], tiny_result["inference"]
     assert train["reference"]["ops"] == {} and infer["reference"]["ops"] == {}
-    assert {"gmg", "gmg_backward", "trident_decode", "trident_decode_backward"} <= set(
-        train["extension"]["ops"])
+    assert {"gmg", "gmg_backward", "trident_decode_index",
+            "trident_decode_index_backward"} <= set(train["extension"]["ops"])
     assert {"gmg", "trident_decode_index", "soft_nms"} <= set(infer["extension"]["ops"])
     assert forced_backend() is None                        # the benchmark left no override
 

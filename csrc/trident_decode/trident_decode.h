@@ -7,8 +7,9 @@
 // Side 0 (left): window logit i of (b, c, t) is S[b, c, t - (K-1) + i] (0 before position 0),
 //                distance of bin i is K-1-i.
 // Side 1 (right): window logit i is E[b, c, t + i] (0 past T-1), distance of bin i is i.
-// Each function below computes one output element, so the kernels are plain loops (CPU) or
-// one thread per element (CUDA) over the same code: gathers only, no atomics.
+// Each function below computes one output element (or, in the index form's backward, one
+// group of triples that only it writes), so the kernels are plain loops (CPU) or one thread
+// per element or group (CUDA) over the same code: no atomics, deterministic.
 #pragma once
 
 #include "common/host_device.h"
@@ -105,6 +106,14 @@ struct Decoded {
   Acc lse;   // log-sum-exp of the K window logits (for the backward's probabilities)
 };
 
+// Logit of bin i of the window of (row, t) on `side`: boundary logit plus offset logit.
+template <typename Acc, typename T>
+PYTAL_HOST_DEVICE inline Acc window_logit(const T* row, const T* offset, int side, int64_t t,
+                                          int64_t i, const Shape& s) {
+  return padded_logit<Acc>(row, window_pos(side, t, i, s.bins), s.length) +
+         to_acc<Acc>(offset[i]);
+}
+
 // Softmax over the K bins of one (b, t, c, side) and its expected distance. Two passes over
 // K (max, then sum of exp and weighted sum): no (K,) buffer, finite for any finite logits.
 template <typename Acc, typename T>
@@ -112,19 +121,32 @@ PYTAL_HOST_DEVICE inline Decoded<Acc> decode_one(const T* row, const T* offset, 
                                                  int64_t t, const Shape& s) {
   Acc top = negative_infinity<Acc>();
   for (int64_t i = 0; i < s.bins; ++i) {
-    const Acc z = padded_logit<Acc>(row, window_pos(side, t, i, s.bins), s.length) +
-                  to_acc<Acc>(offset[i]);
-    top = max_of(top, z);
+    top = max_of(top, window_logit<Acc>(row, offset, side, t, i, s));
   }
   Acc total = 0, weighted = 0;
   for (int64_t i = 0; i < s.bins; ++i) {
-    const Acc z = padded_logit<Acc>(row, window_pos(side, t, i, s.bins), s.length) +
-                  to_acc<Acc>(offset[i]);
-    const Acc p = exp_of(z - top);
+    const Acc p = exp_of(window_logit<Acc>(row, offset, side, t, i, s) - top);
     total += p;
     weighted += p * bin_distance<Acc>(side, i, s.bins);
   }
   return {weighted / total, top + log_of(total)};
+}
+
+// Both sides of one (b, t, c): writes out_pair[side] and, when stats_pair is not null,
+// stats_pair[side * 2 + {0: mean, 1: lse}].
+template <typename Acc, typename T>
+PYTAL_HOST_DEVICE inline void decode_sides(const T* start, const T* end, const T* offsets,
+                                           const Shape& s, int64_t b, int64_t t, int64_t c,
+                                           T* out_pair, Acc* stats_pair) {
+  for (int side = 0; side < 2; ++side) {
+    const T* row = boundary_row(side == 0 ? start : end, s, b, c);
+    const Decoded<Acc> d = decode_one<Acc>(row, offset_row(offsets, s, b, t, side), side, t, s);
+    out_pair[side] = from_acc<T>(d.mean);
+    if (stats_pair != nullptr) {
+      stats_pair[side * 2 + 0] = d.mean;
+      stats_pair[side * 2 + 1] = d.lse;
+    }
+  }
 }
 
 // Forward of one (b, t, c): writes out[(b,t,c), side] and stats[(b,t,c), side, {mean, lse}].
@@ -133,15 +155,8 @@ PYTAL_HOST_DEVICE inline void forward_at(const T* start, const T* end, const T* 
                                          const Shape& s, int64_t b, int64_t t, int64_t c,
                                          T* out, Acc* stats) {
   const int64_t at = btc_index(s, b, t, c);
-  for (int side = 0; side < 2; ++side) {
-    const T* row = boundary_row(side == 0 ? start : end, s, b, c);
-    const Decoded<Acc> d = decode_one<Acc>(row, offset_row(offsets, s, b, t, side), side, t, s);
-    out[at * 2 + side] = from_acc<T>(d.mean);
-    if (stats != nullptr) {
-      stats[(at * 2 + side) * 2 + 0] = d.mean;
-      stats[(at * 2 + side) * 2 + 1] = d.lse;
-    }
-  }
+  decode_sides<Acc>(start, end, offsets, s, b, t, c, out + at * 2,
+                    stats != nullptr ? stats + at * 4 : nullptr);
 }
 
 // ---- backward ------------------------------------------------------------------------------
@@ -209,16 +224,68 @@ PYTAL_HOST_DEVICE inline Acc offset_grad_at(const T* grad_out, const T* start, c
 }
 
 // ---- index form ----------------------------------------------------------------------------
-// Decoding of one chosen (b, c, t): writes out[n, 0..1].
+// Layouts: batch, cls, pos (N,); out (N, 2); stats (N, 2, 2) = (side, [mean, lse]);
+// logit_grads (N, 2, K): d out[n, side] / d (window logit i), times grad_out[n, side].
+
+// Decoding of the chosen triple n = (b, c, t): writes out[n, 0..1] and, when stats is not
+// null, stats[n].
 template <typename Acc, typename T>
 PYTAL_HOST_DEVICE inline void index_at(const T* start, const T* end, const T* offsets,
                                        const Shape& s, int64_t b, int64_t c, int64_t t,
-                                       T* out_pair) {
-  for (int side = 0; side < 2; ++side) {
-    const T* row = boundary_row(side == 0 ? start : end, s, b, c);
-    out_pair[side] =
-        from_acc<T>(decode_one<Acc>(row, offset_row(offsets, s, b, t, side), side, t, s).mean);
+                                       int64_t n, T* out, Acc* stats) {
+  decode_sides<Acc>(start, end, offsets, s, b, t, c, out + 2 * n,
+                    stats != nullptr ? stats + 4 * n : nullptr);
+}
+
+// Backward, step 1: the K window-logit gradients of triple n on `side`, into its own slice
+// of logit_grads (no sharing between triples, whatever the duplicates).
+template <typename Acc, typename T>
+PYTAL_HOST_DEVICE inline void index_logit_grads_at(const T* grad_out, const T* logits,
+                                                   const T* offsets, const Acc* stats,
+                                                   const Shape& s, int64_t b, int64_t c,
+                                                   int64_t t, int64_t n, int side,
+                                                   Acc* logit_grads) {
+  const T* row = boundary_row(logits, s, b, c);
+  const T* offset = offset_row(offsets, s, b, t, side);
+  const Acc mean = stats[(n * 2 + side) * 2 + 0], lse = stats[(n * 2 + side) * 2 + 1];
+  const Acc grad_mean = to_acc<Acc>(grad_out[n * 2 + side]);
+  Acc* g = logit_grads + (n * 2 + side) * s.bins;
+  for (int64_t i = 0; i < s.bins; ++i) {
+    g[i] = logit_grad(window_logit<Acc>(row, offset, side, t, i, s), lse, mean,
+                      bin_distance<Acc>(side, i, s.bins), grad_mean);
   }
+}
+
+// Backward, step 2: adds the window gradients of the triples order[lo..hi) on `side` to
+// grad_row, the (T,) gradient row of their boundary logits. The caller passes every triple
+// of one (b, c) row, in a fixed order, and is the only writer of that row: no atomics, the
+// same sums in the same order on every run.
+template <typename Acc>
+PYTAL_HOST_DEVICE inline void index_boundary_grad_group(const Acc* logit_grads,
+                                                        const int64_t* order,
+                                                        const int64_t* pos, int64_t lo,
+                                                        int64_t hi, int side, const Shape& s,
+                                                        Acc* grad_row) {
+  for (int64_t j = lo; j < hi; ++j) {
+    const int64_t n = order[j], t = pos[n];
+    const Acc* g = logit_grads + (n * 2 + side) * s.bins;
+    for (int64_t i = 0; i < s.bins; ++i) {
+      const int64_t p = window_pos(side, t, i, s.bins);
+      if (p >= 0 && p < s.length) grad_row[p] += g[i];
+    }
+  }
+}
+
+// Backward, step 3: gradient of offset logit O[b, t, side, i], where order[lo..hi) are all
+// the triples at (b, t) (any class), summed in that order.
+template <typename Acc>
+PYTAL_HOST_DEVICE inline Acc index_offset_grad_group(const Acc* logit_grads,
+                                                     const int64_t* order, int64_t lo,
+                                                     int64_t hi, int side, int64_t i,
+                                                     int64_t bins) {
+  Acc acc = 0;
+  for (int64_t j = lo; j < hi; ++j) acc += logit_grads[(order[j] * 2 + side) * bins + i];
+  return acc;
 }
 
 }  // namespace trident_decode

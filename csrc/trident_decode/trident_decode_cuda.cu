@@ -1,5 +1,6 @@
-// CUDA kernels of trident_decode: one thread per output element, each running the function
-// of trident_decode.h that the CPU kernel runs. Forward and boundary gradients index
+// CUDA kernels of trident_decode: one thread per output element (or, in the index form's
+// backward, per group of triples that only it writes), each running the function of
+// trident_decode.h that the CPU kernel runs. Forward and boundary gradients index
 // (b, c, t) with t fastest, so neighbouring threads read neighbouring logits; the offset
 // gradient is one thread per (b, t, side, bin) reducing over classes. Gathers only: no
 // atomics, deterministic.
@@ -75,9 +76,60 @@ __global__ void __launch_bounds__(kThreads)
     index_kernel(const T* __restrict__ start, const T* __restrict__ end,
                  const T* __restrict__ offsets, const Shape s, const int64_t* __restrict__ batch,
                  const int64_t* __restrict__ cls, const int64_t* __restrict__ pos, int64_t count,
-                 T* __restrict__ out) {
+                 T* __restrict__ out, acc_t<T>* __restrict__ stats) {
   for (int64_t n = global_thread(); n < count; n += thread_stride()) {
-    index_at<acc_t<T>>(start, end, offsets, s, batch[n], cls[n], pos[n], out + 2 * n);
+    index_at<acc_t<T>>(start, end, offsets, s, batch[n], cls[n], pos[n], n, out, stats);
+  }
+}
+
+// One thread per (triple, side).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    index_logit_grads_kernel(const T* __restrict__ grad_out, const T* __restrict__ start,
+                             const T* __restrict__ end, const T* __restrict__ offsets,
+                             const acc_t<T>* __restrict__ stats, const Shape s,
+                             IndexTriples triples, acc_t<T>* __restrict__ logit_grads) {
+  for (int64_t ns = global_thread(); ns < triples.count * 2; ns += thread_stride()) {
+    const int64_t n = ns / 2;
+    const int side = static_cast<int>(ns % 2);
+    index_logit_grads_at<acc_t<T>>(grad_out, side == 0 ? start : end, offsets, stats, s,
+                                   triples.batch[n], triples.cls[n], triples.pos[n], n, side,
+                                   logit_grads);
+  }
+}
+
+// One thread per (boundary row group, side): the row's only writer.
+template <typename Acc>
+__global__ void __launch_bounds__(kThreads)
+    index_boundary_grad_kernel(const Acc* __restrict__ logit_grads, const Shape s,
+                               IndexTriples triples, IndexGroupsView rows,
+                               Acc* __restrict__ grad_start, Acc* __restrict__ grad_end) {
+  for (int64_t gs = global_thread(); gs < rows.count * 2; gs += thread_stride()) {
+    const int64_t g = gs / 2;
+    const int side = static_cast<int>(gs % 2);
+    const int64_t first = rows.order[rows.starts[g]];
+    Acc* grad_row = (side == 0 ? grad_start : grad_end) +
+                    (triples.batch[first] * s.classes + triples.cls[first]) * s.length;
+    index_boundary_grad_group<Acc>(logit_grads, rows.order, triples.pos, rows.starts[g],
+                                   rows.starts[g + 1], side, s, grad_row);
+  }
+}
+
+// One thread per (offset row group, side, bin).
+template <typename T>
+__global__ void __launch_bounds__(kThreads)
+    index_offset_grad_kernel(const acc_t<T>* __restrict__ logit_grads, const Shape s,
+                             IndexTriples triples, IndexGroupsView positions,
+                             T* __restrict__ grad_offset) {
+  const int64_t per_group = 2 * s.bins;
+  for (int64_t e = global_thread(); e < positions.count * per_group; e += thread_stride()) {
+    const int64_t g = e / per_group, i = e % s.bins;
+    const int side = static_cast<int>((e / s.bins) % 2);
+    const int64_t first = positions.order[positions.starts[g]];
+    const int64_t bt = triples.batch[first] * s.length + triples.pos[first];
+    grad_offset[(bt * 2 + side) * s.bins + i] = from_acc<T>(index_offset_grad_group<acc_t<T>>(
+        logit_grads, positions.order, positions.starts[g], positions.starts[g + 1], side, i,
+        s.bins));
   }
 }
 
@@ -115,10 +167,32 @@ cudaError_t launch_backward(const T* grad_out, const T* start, const T* end, con
 template <typename T>
 cudaError_t launch_index(const T* start, const T* end, const T* offsets, const Shape& shape,
                          const int64_t* batch, const int64_t* cls, const int64_t* pos,
-                         int64_t n, T* out, cudaStream_t stream) {
+                         int64_t n, T* out, acc_t<T>* stats, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
   index_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(start, end, offsets, shape, batch, cls,
-                                                          pos, n, out);
+                                                          pos, n, out, stats);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_index_backward(const T* grad_out, const T* start, const T* end,
+                                  const T* offsets, const acc_t<T>* stats, const Shape& shape,
+                                  const IndexTriples& triples, const IndexGroupsView& rows,
+                                  const IndexGroupsView& positions, acc_t<T>* logit_grads,
+                                  acc_t<T>* grad_start, acc_t<T>* grad_end, T* grad_offset,
+                                  cudaStream_t stream) {
+  if (triples.count == 0) return cudaSuccess;
+  index_logit_grads_kernel<T><<<blocks_for(triples.count * 2), kThreads, 0, stream>>>(
+      grad_out, start, end, offsets, stats, shape, triples, logit_grads);
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  index_boundary_grad_kernel<acc_t<T>><<<blocks_for(rows.count * 2), kThreads, 0, stream>>>(
+      logit_grads, shape, triples, rows, grad_start, grad_end);
+  err = cudaGetLastError();
+  if (err != cudaSuccess) return err;
+  index_offset_grad_kernel<T>
+      <<<blocks_for(positions.count * 2 * shape.bins), kThreads, 0, stream>>>(
+          logit_grads, shape, triples, positions, grad_offset);
   return cudaGetLastError();
 }
 
@@ -130,7 +204,11 @@ cudaError_t launch_index(const T* start, const T* end, const T* offsets, const S
                                           cudaStream_t);                                       \
   template cudaError_t launch_index<T>(const T*, const T*, const T*, const Shape&,             \
                                        const int64_t*, const int64_t*, const int64_t*,         \
-                                       int64_t, T*, cudaStream_t);
+                                       int64_t, T*, acc_t<T>*, cudaStream_t);                  \
+  template cudaError_t launch_index_backward<T>(                                               \
+      const T*, const T*, const T*, const T*, const acc_t<T>*, const Shape&,                   \
+      const IndexTriples&, const IndexGroupsView&, const IndexGroupsView&, acc_t<T>*,          \
+      acc_t<T>*, acc_t<T>*, T*, cudaStream_t);
 PYTAL_INSTANTIATE(float)
 PYTAL_INSTANTIATE(double)
 PYTAL_INSTANTIATE(__half)

@@ -1,5 +1,7 @@
 #include "trident_decode/trident_decode_host.h"
 
+#include <algorithm>
+
 #include "common/checks.h"
 
 namespace pytal {
@@ -52,11 +54,20 @@ Shape check_backward_inputs(const at::Tensor& grad_out, const at::Tensor& start_
 
 namespace {
 
+bool all_in_range(const at::Tensor& index, int64_t size) {
+  if (index.is_cpu()) {  // a plain loop: tensor ops cost more than the index op itself here
+    const auto values = index.contiguous();
+    const int64_t* p = values.const_data_ptr<int64_t>();
+    return std::all_of(p, p + values.numel(), [size](int64_t v) { return v >= 0 && v < size; });
+  }
+  return at::logical_and(index >= 0, index < size).all().item<bool>();
+}
+
 void check_index_range(const at::Tensor& index, int64_t size, const char* name,
                        const char* what) {
   if (index.numel() == 0) return;
-  const bool ok = at::logical_and(index >= 0, index < size).all().item<bool>();
-  TORCH_CHECK(ok, name, " must hold values in [0, ", size, ") (", what, ")");
+  TORCH_CHECK(all_in_range(index, size), name, " must hold values in [0, ", size, ") (", what,
+              ")");
 }
 
 }  // namespace
@@ -79,6 +90,24 @@ void check_index(const Shape& s, const at::Tensor& logits, const at::Tensor& bat
   check_index_range(pos, s.length, "pos", "T");
 }
 
+Shape check_index_backward_inputs(const at::Tensor& grad_out, const at::Tensor& start_logits,
+                                  const at::Tensor& end_logits, const at::Tensor& offset_logits,
+                                  const at::Tensor& batch, const at::Tensor& cls,
+                                  const at::Tensor& pos, const at::Tensor& stats) {
+  const Shape s = check_inputs(start_logits, end_logits, offset_logits);
+  check_index(s, start_logits, batch, cls, pos);
+  const int64_t n = batch.size(0);
+  TORCH_CHECK(grad_out.sizes() == at::IntArrayRef({n, 2}), "grad_out must have shape (N, 2) = (",
+              n, ", 2), got ", shape_of(grad_out));
+  TORCH_CHECK(stats.sizes() == at::IntArrayRef({n, 2, 2}), "stats must have shape (N, 2, 2) = (",
+              n, ", 2, 2), got ", shape_of(stats));
+  check_dtype(grad_out, start_logits.scalar_type(), "grad_out");
+  check_dtype(stats, acc_type(start_logits.scalar_type()), "stats");
+  check_same_device(grad_out, start_logits, "grad_out", "start_logits");
+  check_same_device(stats, start_logits, "stats", "start_logits");
+  return s;
+}
+
 at::ScalarType acc_type(at::ScalarType dtype) {
   return dtype == at::kDouble ? at::kDouble : at::kFloat;
 }
@@ -91,6 +120,50 @@ std::tuple<at::Tensor, at::Tensor> allocate_forward(const at::Tensor& start_logi
   auto stats = save_stats ? at::empty({s.batch, s.length, s.classes, 2, 2}, stats_options)
                           : at::empty({0}, stats_options);
   return {out, stats};
+}
+
+std::tuple<at::Tensor, at::Tensor> allocate_index_forward(const at::Tensor& start_logits,
+                                                          int64_t n, bool save_stats) {
+  auto out = at::empty({n, 2}, start_logits.options());
+  const auto stats_options =
+      start_logits.options().dtype(acc_type(start_logits.scalar_type()));
+  auto stats = save_stats ? at::empty({n, 2, 2}, stats_options) : at::empty({0}, stats_options);
+  return {out, stats};
+}
+
+namespace {
+
+// Groups of equal key / divisor, ordered by key (a stable sort: deterministic, duplicates in
+// input order).
+TripleGroups group_by(const at::Tensor& key, int64_t divisor) {
+  auto [sorted, order] = at::sort(key, /*stable=*/true, /*dim=*/0, /*descending=*/false);
+  const auto group = divisor == 1 ? sorted : at::div(sorted, divisor, "floor");
+  const auto counts = std::get<2>(at::unique_consecutive(group, false, true));
+  auto starts = at::zeros({counts.size(0) + 1}, counts.options());
+  starts.narrow(0, 1, counts.size(0)).copy_(counts.cumsum(0));
+  return {order, starts};
+}
+
+}  // namespace
+
+IndexBackward prepare_index_backward(const Shape& s, const at::Tensor& start_logits,
+                                     const at::Tensor& offset_logits, const at::Tensor& batch,
+                                     const at::Tensor& cls, const at::Tensor& pos) {
+  const auto acc_options = start_logits.options().dtype(acc_type(start_logits.scalar_type()));
+  IndexBackward work;
+  work.logit_grads = at::empty({batch.size(0), 2, s.bins}, acc_options);
+  work.grad_start = at::zeros({s.batch, s.classes, s.length}, acc_options);
+  work.grad_end = at::zeros({s.batch, s.classes, s.length}, acc_options);
+  work.grad_offset = at::zeros_like(offset_logits, at::MemoryFormat::Contiguous);
+  // Boundary rows sorted by position: a row's windows are added left to right.
+  work.rows = group_by((batch * s.classes + cls) * s.length + pos, s.length);
+  work.positions = group_by(batch * s.length + pos, 1);
+  return work;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> finish_index_backward(
+    const IndexBackward& work, at::ScalarType dtype) {
+  return {work.grad_start.to(dtype), work.grad_end.to(dtype), work.grad_offset};
 }
 
 }  // namespace trident_decode

@@ -50,8 +50,9 @@ def trident_decode(start_logits: torch.Tensor, end_logits: torch.Tensor,
             same dtype and device; K >= 1.
         index: None for the dense decoding, or ``(batch, cls, pos)``: three (N,) int64
             tensors on the logits' device, decoding only those N triples (inference after
-            top-k). With autograd on, the extension computes the index form through the
-            dense kernel (so gradients flow); without it, only the N windows are read.
+            top-k, or a loss on the positive points only). Only the N windows are read, and
+            the backward keeps O(N) state and costs O(N*K) beyond zeroing the gradients;
+            repeated triples add up. The backward is deterministic (no atomics).
         backend: None (extension when built for the device, else reference),
             ``"extension"`` or ``"reference"``.
 
@@ -61,20 +62,18 @@ def trident_decode(start_logits: torch.Tensor, end_logits: torch.Tensor,
     """
     _check_args(start_logits, end_logits, offset_logits)
     which = _choose_backend(_OP, start_logits.device, backend)
+    # Without autograd the backward's stats (twice the output's size) are not kept.
+    save_stats = _needs_grad(start_logits, end_logits, offset_logits)
     if index is not None:
         batch, cls, pos = _check_index(index, start_logits)
         if which == "reference":
             return reference.trident_decode_index(start_logits, end_logits, offset_logits,
                                                   batch, cls, pos)
-        if _needs_grad(start_logits, end_logits, offset_logits):
-            dense, _ = torch.ops.pytal.trident_decode(start_logits, end_logits, offset_logits)
-            return dense[batch, pos, cls]
-        return torch.ops.pytal.trident_decode_index(start_logits, end_logits, offset_logits,
-                                                    batch, cls, pos)
+        out, _ = torch.ops.pytal.trident_decode_index(start_logits, end_logits, offset_logits,
+                                                      batch, cls, pos, save_stats)
+        return out
     if which == "reference":
         return reference.trident_decode(start_logits, end_logits, offset_logits)
-    # Without autograd the backward's stats (twice the output's size) are not kept.
-    save_stats = _needs_grad(start_logits, end_logits, offset_logits)
     out, _ = torch.ops.pytal.trident_decode(start_logits, end_logits, offset_logits, save_stats)
     return out
 
@@ -121,13 +120,17 @@ def _check_index(index, start_logits: torch.Tensor):
     return tuple(index)
 
 
+def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The kernels' accumulation (and stats) dtype."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 @register_fake("trident_decode")
 def _trident_decode_fake(start_logits, end_logits, offset_logits, save_stats=True):
     b, c, t = start_logits.shape
-    acc = torch.float64 if start_logits.dtype == torch.float64 else torch.float32
     stats_shape = (b, t, c, 2, 2) if save_stats else (0,)
     return (start_logits.new_empty((b, t, c, 2)),
-            start_logits.new_empty(stats_shape, dtype=acc))
+            start_logits.new_empty(stats_shape, dtype=_acc_dtype(start_logits.dtype)))
 
 
 @register_fake("trident_decode_backward")
@@ -138,14 +141,29 @@ def _trident_decode_backward_fake(grad_out, start_logits, end_logits, offset_log
 
 
 @register_fake("trident_decode_index")
-def _trident_decode_index_fake(start_logits, end_logits, offset_logits, batch, cls, pos):
-    return start_logits.new_empty((batch.shape[0], 2))
+def _trident_decode_index_fake(start_logits, end_logits, offset_logits, batch, cls, pos,
+                               save_stats=False):
+    n = batch.shape[0]
+    return (start_logits.new_empty((n, 2)),
+            start_logits.new_empty((n, 2, 2) if save_stats else (0,),
+                                   dtype=_acc_dtype(start_logits.dtype)))
+
+
+@register_fake("trident_decode_index_backward")
+def _trident_decode_index_backward_fake(grad_out, start_logits, end_logits, offset_logits,
+                                        batch, cls, pos, stats):
+    return _trident_decode_backward_fake(grad_out, start_logits, end_logits, offset_logits,
+                                         stats)
 
 
 def _setup_context(ctx, inputs, output) -> None:
     start_logits, end_logits, offset_logits, _save_stats = inputs
     _, stats = output
     ctx.save_for_backward(start_logits, end_logits, offset_logits, stats)
+    _forget_stats_grad(ctx, stats)
+
+
+def _forget_stats_grad(ctx, stats) -> None:
     ctx.mark_non_differentiable(stats)
     # Otherwise autograd allocates a zero gradient for stats, as large as stats itself.
     ctx.set_materialize_grads(False)
@@ -160,4 +178,20 @@ def _backward(ctx, grad_out, _grad_stats):
     return (*grads, None)
 
 
+def _setup_index_context(ctx, inputs, output) -> None:
+    start_logits, end_logits, offset_logits, batch, cls, pos, _save_stats = inputs
+    _, stats = output
+    ctx.save_for_backward(start_logits, end_logits, offset_logits, batch, cls, pos, stats)
+    _forget_stats_grad(ctx, stats)
+
+
+def _index_backward(ctx, grad_out, _grad_stats):
+    if grad_out is None:  # out did not reach the loss
+        return (None,) * 7
+    grads = torch.ops.pytal.trident_decode_index_backward(grad_out.contiguous(),
+                                                          *ctx.saved_tensors)
+    return (*grads, None, None, None, None)
+
+
 register_autograd("trident_decode", _backward, setup_context=_setup_context)
+register_autograd("trident_decode_index", _index_backward, setup_context=_setup_index_context)
