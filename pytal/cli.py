@@ -35,12 +35,14 @@ def _thread_count(text: str) -> int:
     return value
 
 
-def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+def add_threads_argument(parser: argparse.ArgumentParser, default: Optional[int] = None) -> None:
     """``--threads N``: CPU threads for torch's intra-op parallelism, applied by :func:`main`
-    before the subcommand runs (see :func:`apply_threads`)."""
-    parser.add_argument("--threads", type=_thread_count, metavar="N",
-                        help="CPU threads torch may use (torch.set_num_threads; default: torch's "
-                             "choice). On a shared or small machine 1 can be many times faster")
+    before the subcommand runs (see :func:`apply_threads`). ``default``: None keeps torch's
+    choice."""
+    choice = "torch's choice" if default is None else str(default)
+    parser.add_argument("--threads", type=_thread_count, metavar="N", default=default,
+                        help=f"CPU threads torch may use (torch.set_num_threads; default: {choice}). "
+                             "On a shared or small machine 1 can be many times faster")
 
 
 def apply_threads(args: argparse.Namespace) -> None:
@@ -254,7 +256,9 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-dir", metavar="DIR", help="synthetic data folder (default DIR/data)")
     parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--no-progress", action="store_true")
-    add_threads_argument(parser)
+    # One thread by default: on 2 idle cores a second thread gained only ~1.25x, and on a busy
+    # machine OpenMP oversubscription made training steps many times slower.
+    add_threads_argument(parser, default=1)
     parser.set_defaults(handler=run_demo_command)
 
 

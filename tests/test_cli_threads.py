@@ -14,15 +14,15 @@ def restore_threads():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("argv", [
-    ["train", "cltdr_gmg_small", "--output", "x"],
-    ["eval", "--ckpt", "x.pt"],
-    ["infer", "--ckpt", "x.pt", "--features", "f", "--out", "o.json"],
-    ["demo"],
+@pytest.mark.parametrize("argv, default", [
+    (["train", "cltdr_gmg_small", "--output", "x"], None),      # None: torch's choice
+    (["eval", "--ckpt", "x.pt"], None),
+    (["infer", "--ckpt", "x.pt", "--features", "f", "--out", "o.json"], None),
+    (["demo"], 1),                                              # the demo: one thread
 ])
-def test_threads_option_sets_torch_threads(argv, restore_threads):
+def test_threads_option_sets_torch_threads(argv, default, restore_threads):
     parser = build_parser()
-    assert parser.parse_args(argv).threads is None             # default: torch's choice
+    assert parser.parse_args(argv).threads == default
     apply_threads(parser.parse_args(argv))
     target = 1 if torch.get_num_threads() != 1 else 2
     apply_threads(parser.parse_args([*argv, "--threads", str(target)]))
