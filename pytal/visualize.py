@@ -47,8 +47,12 @@ def plot_timelines(ground_truth: Mapping[str, Any], detections: Mapping[str, Any
         ax.set_title(vid, fontsize=8, loc="left")
     axes[-1, 0].set_xlabel("time (s)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colour[label]) for label in labels]
-    fig.legend(handles, labels, loc="upper right", fontsize=6, ncol=max(1, len(labels) // 8 + 1))
-    fig.tight_layout(rect=(0, 0, 0.85, 1))
+    # The legend gets its own strip on the right (wider for two columns), clear of the axes.
+    ncol = 1 if len(labels) <= 12 else 2
+    right = 0.86 if ncol == 1 else 0.78
+    fig.tight_layout(rect=(0, 0, right, 1))
+    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(right + 0.005, 0.99),
+               fontsize=6, ncol=ncol, frameon=False)
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp.png"
