@@ -134,13 +134,15 @@ def inference_video(cfg: Mapping[str, Any], *, length: int, device: torch.device
 def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Mapping[str, Any],
                   clip_grad_l2norm: float) -> torch.Tensor:
     """One step as the engine's Trainer takes it (forward -> loss -> backward -> clip ->
-    AdamW step); returns the loss (scalar, detached)."""
+    AdamW step, in float32: the engine's ``MixedPrecision`` with ``train.amp: none``);
+    returns the loss (scalar, detached)."""
+    from pytal.engine.amp import MixedPrecision
+
+    precision = MixedPrecision("none", batch["feats"].device)
     loss = model(batch["feats"], batch["masks"], batch["segments"], batch["labels"])["loss"]
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if clip_grad_l2norm > 0:
-        nn.utils.clip_grad_norm_(model.parameters(), clip_grad_l2norm)
-    optimizer.step()
+    precision.backward(loss)
+    precision.step(optimizer, model.parameters(), clip_grad_l2norm)
     return loss.detach()
 
 
