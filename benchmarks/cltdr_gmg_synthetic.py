@@ -21,19 +21,13 @@ import time
 import torch
 
 from benchmarks.common import environment
+from pytal.bench import load_average
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _LAYOUT_CANDIDATES = [os.path.join(REPO, *up, "shared", "data", "annotations", "thumos14.json")
                       for up in (("..",), ("..", ".."))]    # checkout, or a worktree beside it
 DEFAULT_LAYOUT = next((p for p in _LAYOUT_CANDIDATES if os.path.isfile(p)), _LAYOUT_CANDIDATES[0])
 DEFAULT_ROOT = os.path.join(REPO, "data", "synthetic_thumos14")
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def main(argv=None) -> dict:
@@ -50,6 +44,7 @@ def main(argv=None) -> dict:
     from pytal.cli import format_result
     from pytal.config import load_config
     from pytal.data.synthetic import write_dataset
+    from pytal.demo import layout_overrides
     from pytal.engine import Trainer, infer_dataset
 
     if args.threads:
@@ -58,9 +53,7 @@ def main(argv=None) -> dict:
     ds = write_dataset(args.root, feat_dim=512, seed=0, layout=os.path.abspath(args.layout),
                        reuse=True)
     write_seconds = time.perf_counter() - start
-    overrides = [f"{k}={v}" for k, v in ds.config_overrides().items()]
-    overrides += ["dataset.train_subset=validation", "dataset.val_subset=test",
-                  "train.eval_every=0", *args.override]
+    overrides = [*layout_overrides(ds), *args.override]
     cfg = load_config(args.config, overrides)
     print(f"environment: {environment()}; load average before: {load_average()}")
     print(f"dataset: {args.root} ({', '.join(f'{k}: {len(v)} videos' for k, v in ds.subsets.items())}; "

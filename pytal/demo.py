@@ -14,7 +14,7 @@ import os
 import time
 from typing import Any, Optional
 
-__all__ = ["DEMO_OVERRIDES", "LAYOUT_FILE", "QUICK_OVERRIDES", "run_demo"]
+__all__ = ["DEMO_OVERRIDES", "LAYOUT_FILE", "QUICK_OVERRIDES", "layout_overrides", "run_demo"]
 
 LAYOUT_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resources",
                            "thumos14.json")
@@ -30,6 +30,14 @@ QUICK_OVERRIDES = ["model.embd_dim=16", "model.fpn_dim=16", "model.head_dim=16",
                    "model.regression_range=[[0,8],[8,32],[32,10000]]",
                    "dataset.max_seq_len=256", "train.epochs=1", "train.warmup_epochs=0",
                    "train.batch_size=2"]
+
+
+def layout_overrides(ds) -> list[str]:
+    """Config overrides that train on a synthetic THUMOS14-layout dataset ``ds`` (what
+    :func:`pytal.data.synthetic.write_dataset` returns) as on THUMOS14: subset ``validation``,
+    one evaluation on ``test`` after the last epoch (no checkpoint selection on it)."""
+    return [*(f"{k}={v}" for k, v in ds.config_overrides().items()),
+            "dataset.train_subset=validation", "dataset.val_subset=test", "train.eval_every=0"]
 
 
 def run_demo(output: str, *, quick: bool = False, data_dir: Optional[str] = None,
@@ -49,10 +57,8 @@ def run_demo(output: str, *, quick: bool = False, data_dir: Optional[str] = None
     data_dir = data_dir or os.path.join(output, "data")
     ds = write_dataset(data_dir, feat_dim=32 if quick else 512, seed=0, layout=LAYOUT_FILE,
                        max_videos=6 if quick else None, reuse=True)
-    cfg_overrides = [f"{k}={v}" for k, v in ds.config_overrides().items()]
-    cfg_overrides += ["dataset.train_subset=validation", "dataset.val_subset=test",
-                      "train.eval_every=0", *DEMO_OVERRIDES, *(QUICK_OVERRIDES if quick else ()),
-                      *overrides]
+    cfg_overrides = [*layout_overrides(ds), *DEMO_OVERRIDES,
+                     *(QUICK_OVERRIDES if quick else ()), *overrides]
     cfg = load_config("cltdr_gmg_small", cfg_overrides)
     save_config(cfg, os.path.join(output, "config.yaml"))
     trainer = Trainer(cfg, output, progress=progress)
