@@ -5,6 +5,8 @@
 
 Rules:
   * CPU sources: ``csrc/*.cpp`` and ``csrc/<op>/*.cpp`` except ``*_cuda_host.cpp`` (always built).
+  * ``csrc/tables/*.cpp`` is a second, torch-free module, ``pytal._tables`` (plain CPython API):
+    the JSON walkers of evaluation, which must not make ``pytal.evaluation`` import torch.
   * CUDA sources: ``csrc/<op>/*.cu`` (kernels, compiled by nvcc) and ``csrc/<op>/*_cuda_host.cpp``
     (tensor handling and ``TORCH_LIBRARY_IMPL(pytal, CUDA, m)``, compiled by the host compiler),
     built when nvcc is found and ``PYTAL_CUDA`` is not ``0``.
@@ -24,6 +26,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 CSRC = os.path.join(ROOT, "csrc")
+TABLES = os.path.join(CSRC, "tables")
 
 DEFAULT_CUDA_ARCHS = "8.0;9.0+PTX"
 
@@ -40,7 +43,9 @@ def _rel(paths: list[str]) -> list[str]:
 
 
 def _all_cpp() -> list[str]:
-    return glob.glob(os.path.join(CSRC, "*.cpp")) + glob.glob(os.path.join(CSRC, "*", "*.cpp"))
+    """The sources of ``pytal._C`` (every ``.cpp`` under csrc/ but those of ``pytal._tables``)."""
+    found = glob.glob(os.path.join(CSRC, "*.cpp")) + glob.glob(os.path.join(CSRC, "*", "*.cpp"))
+    return [p for p in found if os.path.dirname(p) != TABLES]
 
 
 def cpu_sources() -> list[str]:
@@ -52,6 +57,14 @@ def cuda_sources() -> list[str]:
     """Sources of the CUDA build only (``.cu`` kernels and their ``*_cuda_host.cpp`` hosts)."""
     return _rel([p for p in _all_cpp() if p.endswith("_cuda_host.cpp")]
                 + glob.glob(os.path.join(CSRC, "*", "*.cu")))
+
+
+def tables_sources() -> list[str]:
+    """Sources of ``pytal._tables`` (no torch, no CUDA), relative to the repository root."""
+    return _rel(glob.glob(os.path.join(TABLES, "*.cpp")))
+
+
+TABLES_CXX_FLAGS = ["-O3", "-Wall"]
 
 
 def find_nvcc() -> str | None:
@@ -145,6 +158,8 @@ def print_cmake() -> None:
         "PYTAL_CUDA_ARCHS_STRING": cuda_arch_list() if cuda else "",
         "PYTAL_CPU_SOURCES": _cmake_list(cpu_sources()),
         "PYTAL_CUDA_SOURCES": _cmake_list(cuda_sources() if cuda else []),
+        "PYTAL_TABLES_SOURCES": _cmake_list(tables_sources()),
+        "PYTAL_TABLES_CXX_FLAGS": _cmake_list(TABLES_CXX_FLAGS),
         "PYTAL_WITH_CUDA": "ON" if cuda else "OFF",
         "PYTAL_CUDA_ARCHS": _cmake_list(cuda_arch_list().split(";")),
         "PYTAL_CXX_FLAGS": _cmake_list(CXX_FLAGS),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
 
 # PEP 517 backends do not put the project directory on sys.path.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -57,6 +57,13 @@ def extension():
     return CUDAExtension(sources=sources + build_config.cuda_sources(), **kwargs)
 
 
+def tables_extension():
+    """pytal._tables: plain CPython API, no torch (see build_config)."""
+    return Extension("pytal._tables", sources=build_config.tables_sources(), language="c++",
+                     include_dirs=[os.path.join(build_config.ROOT, "csrc")],
+                     extra_compile_args={"cxx": list(build_config.TABLES_CXX_FLAGS)})
+
+
 setup(
     name="pytal",
     version="0.1.0",
@@ -67,7 +74,7 @@ setup(
     install_requires=["torch", "numpy", "pyyaml", "tqdm", "matplotlib"],
     extras_require={"test": ["pytest", "pytest-benchmark"]},
     entry_points={"console_scripts": ["pytal = pytal.cli:main"]},
-    ext_modules=[extension()],
+    ext_modules=[extension(), tables_extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
     zip_safe=False,
 )

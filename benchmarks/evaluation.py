@@ -10,6 +10,10 @@ with right or wrong labels, and random segments, with continuous random scores (
 :func:`reference_evaluate` is the per-prediction loop: the algorithm of the official
 ActivityNet evaluator written out one prediction at a time (independently of
 pytal.evaluation). Tests use it as the executable specification.
+
+pytal is timed twice: as installed (the JSON walkers of the compiled module ``pytal._tables``)
+and with ``pytal.data.json_tables.use_compiled(False)`` (its Python walkers, the fallback when
+nothing was compiled).
 """
 from __future__ import annotations
 
@@ -155,7 +159,7 @@ def stage_times(ground_truth: Mapping[str, Any], predictions: Mapping[str, Any],
                 tiou_thresholds: Sequence[float], repeats: int) -> dict[str, float]:
     """Median CPU seconds of the three stages of ``pytal.evaluation.evaluate`` (its internals):
     ground truth (``load_instances`` and class indices), prediction parsing, and ranking +
-    matching + AP."""
+    matching + AP (with the compiled JSON walkers when built)."""
     from pytal.evaluation import detection
 
     thresholds = np.asarray(tiou_thresholds, dtype=np.float64)
@@ -177,6 +181,7 @@ def stage_times(ground_truth: Mapping[str, Any], predictions: Mapping[str, Any],
 def main(argv: Sequence[str] | None = None) -> None:
     import json
 
+    from pytal.data import json_tables
     from pytal.evaluation import evaluate, parse_tiou_thresholds
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -185,8 +190,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--predictions", type=int, default=50_000)
     parser.add_argument("--tiou", default="activitynet")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=3, help="runs of pytal's evaluator")
-    parser.add_argument("--loop-repeats", type=int, default=1, help="runs of the loop")
+    parser.add_argument("--repeats", type=int, default=9, help="runs of pytal's evaluator")
+    parser.add_argument("--loop-repeats", type=int, default=3, help="runs of the loop")
     args = parser.parse_args(argv)
 
     with open(args.annotations, "r", encoding="utf-8") as f:
@@ -205,7 +210,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     fast_fn()                                                               # warm-up
     fast, fast_wall, fast_cpu = _timed(fast_fn, args.repeats)
+    with json_tables.use_compiled(False):
+        walked, walked_wall, walked_cpu = _timed(fast_fn, args.repeats)
     slow, slow_wall, slow_cpu = _timed(slow_fn, args.loop_repeats)
+    assert walked == fast, "the compiled and the Python JSON walkers disagree"
 
     diff = max(abs(a - b) for a, b in zip(fast["mAP"], slow["mAP"]))
     class_diff = max(abs(a - b) for label in fast["per_class_ap"]
@@ -214,11 +222,15 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"({os.path.basename(args.annotations)}, subset {args.subset!r}, "
           f"{len(thresholds)} tIoU thresholds); {environment()}")
     print(f"  {'implementation':<42} {'wall':>10} {'CPU':>10}   (medians; CPU = this process)")
-    print(f"  {'pytal.evaluation.evaluate (vectorised)':<42} {fast_wall * 1e3:>7.1f} ms "
+    walkers = "compiled" if json_tables.available() else "NOT BUILT: Python"
+    print(f"  {f'pytal.evaluation.evaluate ({walkers} walkers)':<42} {fast_wall * 1e3:>7.1f} ms "
           f"{fast_cpu * 1e3:>7.1f} ms")
+    print(f"  {'pytal.evaluation.evaluate (Python walkers)':<42} {walked_wall * 1e3:>7.1f} ms "
+          f"{walked_cpu * 1e3:>7.1f} ms")
     print(f"  {'per-prediction loop (reference)':<42} {slow_wall * 1e3:>7.1f} ms "
           f"{slow_cpu * 1e3:>7.1f} ms")
-    print(f"  speed-up: {slow_wall / fast_wall:.1f}x wall, {slow_cpu / fast_cpu:.1f}x CPU")
+    print(f"  speed-up: {slow_wall / fast_wall:.1f}x wall, {slow_cpu / fast_cpu:.1f}x CPU "
+          f"(Python walkers: {slow_wall / walked_wall:.1f}x wall, {slow_cpu / walked_cpu:.1f}x CPU)")
     print("  both take the already loaded JSON dicts (parsing the files is timed for neither)")
     stages = stage_times(ground_truth, predictions, subset=args.subset, tiou_thresholds=thresholds,
                          repeats=args.repeats)

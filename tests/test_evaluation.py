@@ -1,5 +1,8 @@
 """pytal.evaluation: hand-computed cases, the official protocol's corner cases, and agreement
-with the per-prediction loop of benchmarks/evaluation.py on the real THUMOS14 annotations."""
+with the per-prediction loop of benchmarks/evaluation.py on the real THUMOS14 annotations.
+
+Every test runs twice: with the compiled JSON walkers of pytal._tables and with the Python ones
+(:mod:`pytal.data.json_tables`)."""
 from __future__ import annotations
 
 import contextlib
@@ -10,6 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks.evaluation import random_predictions, reference_evaluate
+from pytal.data import json_tables
 from pytal.evaluation import (ACTIVITYNET_TIOU, THUMOS14_TIOU, evaluate,
                               interpolated_average_precision, match_detections,
                               parse_tiou_thresholds, segment_iou, tiou_range)
@@ -17,6 +21,15 @@ from pytal.evaluation import (ACTIVITYNET_TIOU, THUMOS14_TIOU, evaluate,
 ANNOTATIONS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "annotations")
 THUMOS = os.path.join(ANNOTATIONS, "thumos14.json")
 ANET = os.path.join(ANNOTATIONS, "activitynet13.json")
+
+
+@pytest.fixture(autouse=True, params=["compiled walkers", "python walkers"])
+def walkers(request):
+    compiled = request.param == "compiled walkers"
+    if compiled and not json_tables.built():
+        pytest.skip(f"pytal._tables is not built ({json_tables.LOAD_ERROR})")
+    with json_tables.use_compiled(compiled):
+        yield
 
 
 def gt_file(videos: dict) -> dict:

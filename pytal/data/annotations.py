@@ -28,6 +28,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from pytal.data import json_tables
 from pytal.data.jsonio import PathOrDict, read_json
 
 
@@ -135,9 +136,17 @@ def load_instances(source: PathOrDict, subset: str) -> InstanceTable:
     videos of ``subset`` are validated like :func:`load_annotations` (durations are not
     required); those of other subsets are not read, so a malformed annotation elsewhere in the
     file is no error here.
+
+    The compiled walker (:mod:`pytal.data.json_tables`) reads plain files; this function's
+    Python loop is the specification, and runs for anything else.
     """
     data, where = read_json(source, what="annotation")
     database = _database(data, where)
+    found = json_tables.instance_table(database, subset)
+    if found is not None:
+        video_ids, video, segments, labels = found
+        return InstanceTable(source=where, video_ids=video_ids, video=video, segments=segments,
+                             labels=labels)
     video_ids: list[str] = []
     counts: list[int] = []                          # rows per video
     coords: list[float] = []                        # start, end, start, end, ... (no tuples)

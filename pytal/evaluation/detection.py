@@ -29,6 +29,7 @@ from typing import Any, Hashable, Mapping
 
 import numpy as np
 
+from pytal.data import json_tables
 from pytal.data.annotations import load_instances
 from pytal.data.jsonio import PathOrDict, read_json
 from pytal.evaluation.ap import sparse_class_average_precision
@@ -43,7 +44,7 @@ class _GroundTruth:
 
     def __init__(self, source: PathOrDict, subset: str) -> None:
         table = load_instances(source, subset)
-        self.video_index = {v: i for i, v in enumerate(table.video_ids)}
+        self.video_index = dict(zip(table.video_ids, range(len(table.video_ids))))
         self.labels = sorted(set(table.labels))
         if not self.labels:
             raise ValueError(f"{table.source}: subset {subset!r} has no annotated action "
@@ -71,26 +72,21 @@ class _Predictions:
             bad = [v for v, dets in results.items() if not isinstance(dets, list)]
             if bad:
                 raise ValueError(f"{where}: results[{bad[0]!r}] must be a list of detections")
-        counts = np.fromiter(map(len, results.values()), np.int64, count=len(results))
-        detections = list(chain.from_iterable(results.values()))
-        try:
-            self.label, self.score, self.segments = _detection_arrays(detections, gt.label_index)
-        except (KeyError, TypeError, ValueError, OverflowError):
-            raise _detection_error(detections, where) from None
+        self.video, self.label, self.score, self.segments = (
+            json_tables.detection_table(results, gt.label_index, gt.video_index)
+            or _parse_results(results, gt, where))
         if not (np.isfinite(self.score).all() and np.isfinite(self.segments).all()):
             raise ValueError(f"{where}: scores and segments must be finite numbers (NaN/inf found)")
-        video_of = np.fromiter(map(gt.video_index.get, results, repeat(-1, len(results))),
-                               np.int64, count=len(results))
-        self.video = np.repeat(video_of, counts)
         keep = self.label >= 0
         if not keep.all():
+            detections = chain.from_iterable(results.values())
             unknown = sorted({str(d["label"]) for d, k in zip(detections, keep) if not k})
             warnings.warn(f"{where}: ignoring {int((~keep).sum())} detections whose label is not "
                           f"a ground-truth class of the subset: {unknown[:10]}"
                           f"{' ...' if len(unknown) > 10 else ''}", stacklevel=3)
         outside = self.video < 0
         if outside.any():
-            count = int(((video_of < 0) & (counts > 0)).sum())
+            count = sum(1 for v, dets in results.items() if dets and v not in gt.video_index)
             action = "ignored" if unknown_videos == "ignore" else "counted as false positives"
             warnings.warn(f"{where}: {int(outside.sum())} detections of {count} videos not in the "
                           f"subset are {action}", stacklevel=3)
@@ -102,6 +98,23 @@ class _Predictions:
 
 
 _LABEL, _SCORE, _SEGMENT = itemgetter("label"), itemgetter("score"), itemgetter("segment")
+
+
+def _parse_results(results: Mapping[Any, list], gt: _GroundTruth, where: str
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(video, label, score, segments)`` of the detections of ``results`` (lists of
+    detection dicts) in file order: (D,) int64 indices into the ground truth's videos and
+    classes (-1: not there), (D,) float64 scores, (D, 2) float64 seconds. The specification of
+    :func:`pytal.data.json_tables.detection_table`; raises ValueError naming the field."""
+    counts = np.fromiter(map(len, results.values()), np.int64, count=len(results))
+    detections = list(chain.from_iterable(results.values()))
+    try:
+        label, score, segments = _detection_arrays(detections, gt.label_index)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise _detection_error(detections, where) from None
+    video_of = np.fromiter(map(gt.video_index.get, results, repeat(-1, len(results))),
+                           np.int64, count=len(results))
+    return np.repeat(video_of, counts), label, score, segments
 
 
 def _detection_arrays(detections: list, label_index: Mapping[str, int]

@@ -134,9 +134,12 @@ def backend_info() -> dict:
     Returns a dict with ``extension`` (pytal._C loaded), ``cpu`` / ``cuda`` (kernels of those
     devices compiled in), ``cuda_arch`` (architectures the CUDA kernels were compiled for),
     ``ops`` (op name -> devices with a kernel), ``torch`` (version), ``torch_cuda`` (the CUDA
-    version torch was built with), ``cuda_available`` (a GPU is usable now), ``compiler`` and
-    ``load_error`` (why the extension is missing, or None).
+    version torch was built with), ``cuda_available`` (a GPU is usable now), ``compiler``,
+    ``load_error`` (why the extension is missing, or None) and ``json_tables`` (the torch-free
+    module ``pytal._tables`` that evaluation parses JSON with was built and loads).
     """
+    from pytal.data import json_tables
+
     built = _extension.build_info() if _extension is not None else {}
     ops = {}
     if _extension is not None:
@@ -153,6 +156,7 @@ def backend_info() -> dict:
         "cuda_available": torch.cuda.is_available(),
         "compiler": built.get("compiler"),
         "load_error": _load_error,
+        "json_tables": json_tables.built(),
     }
 
 
