@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from pytal.bench_options import THUMOS14_TEST_LENGTHS, add_arguments
 from pytal.ops import force_backend
 from pytal.ops._backend import has_kernel
 
@@ -45,10 +46,6 @@ __all__ = ["THUMOS14_TEST_LENGTHS", "OpCounter", "environment", "format_report",
            "run_end_to_end"]
 
 BACKENDS = ("extension", "reference")
-#: 25th, 50th and 75th percentiles of the lengths of the 210 THUMOS14 test videos in I3D
-#: feature steps (duration x fps / 4, from ../shared/data/annotations/thumos14.json; the
-#: 10th and 90th are 357 and 3099, the mean 1589).
-THUMOS14_TEST_LENGTHS = (715, 1212, 1719)
 #: Ops the detectors need; the extension must have kernels of these for the device.
 REQUIRED_OPS = ("gmg", "trident_decode", "soft_nms")
 #: Largest relative difference of the training losses for the backends to "match" (fp32).
@@ -410,36 +407,6 @@ def format_report(result: Mapping[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------- command line
-
-def _lengths(text: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive lengths, got {text!r}")
-    return values
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``pytal bench`` and ``python -m benchmarks.end_to_end``."""
-    parser.add_argument("--config", default="cltdr_gmg_thumos", metavar="NAME_OR_YAML",
-                        help="detector config (default %(default)s: I3D 2048-d, the THUMOS14 "
-                             "model; cltdr_gmg_small: 512-d, quick)")
-    parser.add_argument("--device", choices=("cpu", "cuda"),
-                        help="default: cuda when a GPU is usable, else cpu")
-    parser.add_argument("--repeats", type=int, default=5, help="timed calls per backend (%(default)s)")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed calls first (%(default)s)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--train-length", type=int, metavar="T",
-                        help="feature steps of the training videos (default dataset.max_seq_len)")
-    parser.add_argument("--infer-lengths", type=_lengths, metavar="T1,T2,...",
-                        default=list(THUMOS14_TEST_LENGTHS),
-                        help="feature steps of the inference videos (default: THUMOS14 test "
-                             "quartiles %(default)s)")
-    parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--json", metavar="OUT", help="also write the result dict to OUT (atomic)")
-
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the benchmark for parsed :func:`add_arguments` options, print the report, write

@@ -276,7 +276,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
 # -------------------------------------------------------------------------------------- bench
 
 def add_bench_parser(subparsers: argparse._SubParsersAction) -> None:
-    from pytal.bench import add_arguments
+    from pytal.bench_options import add_arguments
 
     parser = subparsers.add_parser(
         "bench", help="end-to-end benchmark: extension ops vs reference ops",

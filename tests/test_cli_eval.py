@@ -90,3 +90,15 @@ def test_python_dash_m(files, tmp_path):
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "avg" in proc.stdout and json.loads(out.read_text())["tiou_thresholds"][0] == 0.3
+
+
+def test_eval_never_imports_torch(files):
+    """Evaluation needs numpy only: `pytal eval` starts in a fraction of a second, where
+    importing torch alone takes seconds."""
+    gt, pred = files
+    code = ("import sys\nfrom pytal.cli import main\n"
+            f"assert main(['eval', '--gt', {gt!r}, '--pred', {pred!r}, '--subset', 'test']) == 0\n"
+            "assert 'torch' not in sys.modules, 'pytal eval imported torch'\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr

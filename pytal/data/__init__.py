@@ -9,16 +9,32 @@ Public names::
     load_features, feature_path, resize_features                    # pytal.data.features
     synthetic.write_dataset(root, *, num_videos, num_classes, feat_dim, seed, layout=None, ...)
 """
-from pytal.data import synthetic
-from pytal.data.annotations import (AnnotationError, Annotations, VideoAnnotation,
-                                    load_annotations, resolve_labels)
-from pytal.data.collate import collate
-from pytal.data.dataset import FeatureDataset
-from pytal.data.features import feature_path, load_features, resize_features
-from pytal.data.timing import FeatureGrid, seconds_to_steps, steps_to_seconds
+from __future__ import annotations
 
-__all__ = [
-    "AnnotationError", "Annotations", "FeatureDataset", "FeatureGrid", "VideoAnnotation",
-    "collate", "feature_path", "load_annotations", "load_features", "resize_features",
-    "resolve_labels", "seconds_to_steps", "steps_to_seconds", "synthetic",
-]
+import importlib
+from typing import Any
+
+# name -> the submodule that defines it. Imported on first use, so that the annotation and
+# JSON readers (used by pytal.evaluation) do not pull in torch.
+_EXPORTS = {
+    "AnnotationError": "annotations", "Annotations": "annotations",
+    "VideoAnnotation": "annotations", "load_annotations": "annotations",
+    "resolve_labels": "annotations",
+    "collate": "collate",
+    "FeatureDataset": "dataset",
+    "feature_path": "features", "load_features": "features", "resize_features": "features",
+    "FeatureGrid": "timing", "seconds_to_steps": "timing", "steps_to_seconds": "timing",
+}
+
+__all__ = sorted([*_EXPORTS, "synthetic"])
+
+
+def __getattr__(name: str) -> Any:
+    if name == "synthetic":
+        value = importlib.import_module("pytal.data.synthetic")
+    elif name in _EXPORTS:
+        value = getattr(importlib.import_module(f"pytal.data.{_EXPORTS[name]}"), name)
+    else:
+        raise AttributeError(f"module 'pytal.data' has no attribute {name!r}")
+    globals()[name] = value
+    return value
