@@ -51,6 +51,19 @@ def test_instance_table_matches_the_python_walker_on_the_real_files(name):
                                _instances(database, subset, False))
 
 
+def test_instance_table_multi_label_rows():
+    database = {"a": {"subset": "s", "annotations": [
+        {"segment": [1, 2], "label": ["x", "y"], "label_id": [4, 0]},
+        {"segment": [0, 5], "label": "z", "label_id": [2]},
+        {"segment": [3, 4.5], "label": ["y"]},
+        {"segment": [3, 4.5], "label": ["x", "z"], "label_id": None}]}}
+    video_ids, video, segments, labels = json_tables.instance_table(database, "s")
+    assert video_ids == ["a"] and labels == ["x", "y", "z", "y", "x", "z"]
+    assert video.tolist() == [0] * 6
+    assert segments.tolist() == [[1, 2], [1, 2], [0, 5], [3, 4.5], [3, 4.5], [3, 4.5]]
+    _assert_same_instances(_instances(database, "s", True), _instances(database, "s", False))
+
+
 def test_instance_table_numbers_and_empty_videos():
     database = {"a": {"subset": "s", "annotations": [{"segment": [1, 2.5], "label": "x"},
                                                     {"segment": [-3, -3], "label": "y",
@@ -67,8 +80,9 @@ def test_instance_table_numbers_and_empty_videos():
 
 
 @pytest.mark.parametrize("annotation", [
-    {"segment": [1, 2], "label": ["x", "y"]},               # multi-label
     {"segment": (1, 2), "label": "x"},                      # tuple
+    {"segment": [1, 2], "label": ("x", "y")},
+    {"segment": [1, 2], "label": ["x", "y"], "label_id": (0, 1)},
     {"segment": [np.float64(1), 2], "label": "x"},          # numpy scalar
     {"segment": [1, 2 ** 60], "label": "x"},                # int beyond exact doubles
     OrderedDict(segment=[1, 2], label="x"),                 # dict subclass
@@ -91,6 +105,16 @@ def test_instance_table_hands_unusual_annotations_to_the_python_walker(annotatio
     ({"a": {"subset": "s", "annotations": [{"segment": [0, 1]}]}}, "s", "field 'label'"),
     ({"a": {"subset": "s", "annotations": [{"segment": [0, 1], "label": "x",
                                             "label_id": True}]}}, "s", "field 'label_id'"),
+    ({"a": {"subset": "s", "annotations": [{"segment": [0, 1], "label": []}]}}, "s",
+     "field 'label'"),
+    ({"a": {"subset": "s", "annotations": [{"segment": [0, 1], "label": ["x", 3]}]}}, "s",
+     "field 'label'"),
+    ({"a": {"subset": "s", "annotations": [{"segment": [0, 1], "label": ["x", "y"],
+                                            "label_id": 3}]}}, "s", "field 'label_id'"),
+    ({"a": {"subset": "s", "annotations": [{"segment": [0, 1], "label": ["x", "y"],
+                                            "label_id": [3]}]}}, "s", "field 'label_id'"),
+    ({"a": {"subset": "s", "annotations": [{"segment": [0, 1], "label": ["x", "y"],
+                                            "label_id": [3, -1]}]}}, "s", "field 'label_id'"),
     ({"a": {"subset": "s", "annotations": [{"segment": [0, 1], "label": "x",
                                             "label_id": -1}]}}, "s", "field 'label_id'"),
     ({"a": {"subset": "s", "annotations": {"segment": [0, 1]}}}, "s",

@@ -1,23 +1,52 @@
 // instance_table: the annotated instances of one subset (what pytal.data.annotations.
-// load_instances returns), for the plain single-label case; None for anything else.
+// load_instances returns), one row per label of each annotation, for plain JSON; None for
+// anything else.
 #include "tables/tables.h"
 
 namespace pytal::tables {
 
 namespace {
 
-// `{"segment": [s, e] (finite, s <= e), "label": str[, "label_id": None | int >= 0]}`.
-bool plain_annotation(PyObject* ann, const Keys& k, double* start, double* end,
-                      PyObject** label) {
+// `label_id` absent or None, or one int >= 0 per label (a bare int for one label, else a list).
+bool plain_label_ids(PyObject* label_id, Py_ssize_t num_labels) {
+  if (label_id == nullptr || label_id == Py_None) return true;
+  if (!PyList_CheckExact(label_id)) return num_labels == 1 && non_negative_int(label_id);
+  if (PyList_GET_SIZE(label_id) != num_labels) return false;
+  for (Py_ssize_t i = 0; i < num_labels; ++i) {
+    if (!non_negative_int(PyList_GET_ITEM(label_id, i))) return false;
+  }
+  return true;
+}
+
+// One annotation `{"segment": [s, e] (finite, s <= e), "label": str or non-empty [str, ...],
+// ["label_id": ...]}` appended as one row per label; false (nothing appended) when it is not
+// of that form or on a Python error.
+bool append_annotation(PyObject* ann, const Keys& k, int64_t video_index, PyObject* labels,
+                       std::vector<int64_t>& video, std::vector<double>& coords) {
   if (!PyDict_CheckExact(ann)) return false;
   PyObject* segment = PyDict_GetItemWithError(ann, k.segment);
-  *label = PyDict_GetItemWithError(ann, k.label);
+  PyObject* label = PyDict_GetItemWithError(ann, k.label);
   PyObject* label_id = PyDict_GetItemWithError(ann, k.label_id);
-  if (PyErr_Occurred()) return false;
-  return segment != nullptr && number_pair(segment, start, end) && std::isfinite(*start) &&
-         std::isfinite(*end) && *start <= *end && *label != nullptr &&
-         PyUnicode_CheckExact(*label) &&
-         (label_id == nullptr || label_id == Py_None || non_negative_int(label_id));
+  double start, end;
+  if (PyErr_Occurred() || segment == nullptr || label == nullptr ||
+      !number_pair(segment, &start, &end) || !std::isfinite(start) || !std::isfinite(end) ||
+      start > end) {
+    return false;
+  }
+  const bool single = PyUnicode_CheckExact(label);
+  if (!single && !(PyList_CheckExact(label) && PyList_GET_SIZE(label) > 0)) return false;
+  const Py_ssize_t count = single ? 1 : PyList_GET_SIZE(label);
+  for (Py_ssize_t i = 0; !single && i < count; ++i) {
+    if (!PyUnicode_CheckExact(PyList_GET_ITEM(label, i))) return false;
+  }
+  if (!plain_label_ids(label_id, count)) return false;
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    if (PyList_Append(labels, single ? label : PyList_GET_ITEM(label, i)) != 0) return false;
+    coords.push_back(start);
+    coords.push_back(end);
+    video.push_back(video_index);
+  }
+  return true;
 }
 
 }  // namespace
@@ -53,16 +82,10 @@ PyObject* instance_table(PyObject* /*self*/, PyObject* args) {
     const int64_t index = PyList_GET_SIZE(video_ids.get());
     const Py_ssize_t count = anns == nullptr ? 0 : PyList_GET_SIZE(anns);
     for (Py_ssize_t i = 0; i < count; ++i) {
-      double start, end;
-      PyObject* label;
-      if (!plain_annotation(PyList_GET_ITEM(anns, i), k, &start, &end, &label)) {
+      if (!append_annotation(PyList_GET_ITEM(anns, i), k, index, labels.get(), video, coords)) {
         if (PyErr_Occurred()) return nullptr;
         Py_RETURN_NONE;
       }
-      if (PyList_Append(labels.get(), label) != 0) return nullptr;
-      coords.push_back(start);
-      coords.push_back(end);
-      video.push_back(index);
     }
     if (PyList_Append(video_ids.get(), video_id) != 0) return nullptr;
   }

@@ -6,10 +6,10 @@ namespace {
 PyMethodDef methods[] = {
     {"instance_table", pytal::tables::instance_table, METH_VARARGS,
      "instance_table(database, subset) -> (video_ids, video, segments, labels) or None.\n\n"
-     "The annotations of the videos of `subset` (file order): video_ids list[str]; video\n"
-     "bytearray of G int64 indices into video_ids; segments bytearray of 2G float64 seconds\n"
-     "(start, end, ...); labels list[str] of G names. None when an entry is not the plain\n"
-     "single-label case (the Python walker then decides)."},
+     "The annotations of the videos of `subset` (file order), one row per label: video_ids\n"
+     "list[str]; video bytearray of G int64 indices into video_ids; segments bytearray of 2G\n"
+     "float64 seconds (start, end, ...); labels list[str] of G names. None when an entry is\n"
+     "not plain JSON of the documented form (the Python walker then decides)."},
     {"detection_table", pytal::tables::detection_table, METH_VARARGS,
      "detection_table(results, label_index, video_index) -> (video, label, score, segments)\n"
      "or None.\n\n"

@@ -51,13 +51,15 @@ def use_compiled(enabled: bool) -> Iterator[None]:
 
 def instance_table(database: Any, subset: Any
                    ) -> Optional[tuple[list[str], np.ndarray, np.ndarray, list[str]]]:
-    """The annotated instances of ``subset``'s videos, for the plain single-label case.
+    """The annotated instances of ``subset``'s videos, one row per label (multi-label
+    annotations give several rows with the same segment), for plain JSON.
 
     Returns ``(video_ids, video, segments, labels)``: the subset's video ids in file order,
-    (G,) int64 index into them per instance, (G, 2) float64 [start, end] seconds, G label
-    names. None when the compiled walker is off or any entry of the file is not plain
-    (``{"subset": str, ["annotations": [{"segment": [s <= e], "label": str[, "label_id":
-    int >= 0]}]]}``, finite numbers), or when no video is in ``subset``.
+    (G,) int64 index into them per row, (G, 2) float64 [start, end] seconds, G label names.
+    None when the compiled walker is off, when no video is in ``subset``, or when any entry of
+    the file is not of the form ``{"subset": str, ["annotations": [{"segment": [s, e]
+    (finite, s <= e), "label": str | [str, ...], ["label_id": None | int >= 0 | [int >= 0,
+    ...] (one per label)]}]]}`` with exact JSON types (dict, list, str, float, int).
     """
     if not available():
         return None
