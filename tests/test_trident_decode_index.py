@@ -202,13 +202,22 @@ def test_torch_compile_index_form():
     inputs = make_inputs(1, 2, 12, 5, requires_grad=True)
     idx = make_index(1, 2, 12, 6)
     g = grad_out_for(idx)
-    # The op itself: the Python wrapper's index range check reads values (a graph break).
+    # The op itself.
     fn = torch.compile(lambda *x: torch.ops.pytal.trident_decode_index(*x, *idx, True)[0],
                        backend="aot_eager", fullgraph=True)
     want = grads(index_form("reference", idx), inputs, g)
     got = grads(fn, inputs, g)
     for w, x in zip(want, got):
         torch.testing.assert_close(x, w, **FP32)
+    # The public wrapper too: under compile its range check is left to the kernel.
+    public = torch.compile(index_form("extension", idx), backend="aot_eager", fullgraph=True)
+    for w, x in zip(want, grads(public, inputs, g)):
+        torch.testing.assert_close(x, w, **FP32)
+    bad = (idx[0], idx[1], idx[2] + 100)
+    torch._dynamo.reset()
+    public_bad = torch.compile(index_form("extension", bad), backend="aot_eager", fullgraph=True)
+    with pytest.raises(RuntimeError, match="pos must hold values in \\[0, 12\\)"):
+        public_bad(*inputs)
 
 
 @ext

@@ -65,7 +65,11 @@ def trident_decode(start_logits: torch.Tensor, end_logits: torch.Tensor,
     # Without autograd the backward's stats (twice the output's size) are not kept.
     save_stats = _needs_grad(start_logits, end_logits, offset_logits)
     if index is not None:
-        batch, cls, pos = _check_index(index, start_logits)
+        # Under torch.compile the extension's own range check (C++) stands in for the Python
+        # one, which reads tensor values and would break the graph.
+        batch, cls, pos = _check_index(
+            index, start_logits,
+            values=not (which == "extension" and torch.compiler.is_compiling()))
         if which == "reference":
             return reference.trident_decode_index(start_logits, end_logits, offset_logits,
                                                   batch, cls, pos)
@@ -103,7 +107,8 @@ def _check_args(start_logits, end_logits, offset_logits) -> None:
                               op=_OP)
 
 
-def _check_index(index, start_logits: torch.Tensor):
+def _check_index(index, start_logits: torch.Tensor, *, values: bool = True):
+    """Types, shapes, dtypes and devices of ``index``; also its values when ``values``."""
     if not isinstance(index, (tuple, list)) or len(index) != 3:
         raise TypeError("pytal.ops.trident_decode: index must be None or a (batch, cls, pos) "
                         f"tuple of three tensors, got {type(index).__name__}")
@@ -116,7 +121,8 @@ def _check_index(index, start_logits: torch.Tensor):
         _checks.check_shape(name, idx, (n,), "(N,)" if n is None else f"(N,) = ({n},)", op=_OP)
         _checks.check_dtype(name, idx, (torch.int64,), op=_OP)
         _checks.check_same_device(name, idx, "start_logits", start_logits, op=_OP)
-        _checks.check_index_range(name, idx, size, op=_OP)
+        if values:
+            _checks.check_index_range(name, idx, size, op=_OP)
     return tuple(index)
 
 
