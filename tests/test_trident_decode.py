@@ -53,6 +53,13 @@ def grads(fn, inputs, grad_out):
     return (out, *torch.autograd.grad(out, inputs, grad_out))
 
 
+def assert_all_close(got, want, **tol):
+    """``torch.testing.assert_close`` on each pair of two equally long tensor sequences."""
+    assert len(got) == len(want)
+    for x, w in zip(got, want):
+        torch.testing.assert_close(x, w, **tol)
+
+
 ext = pytest.mark.extension
 SHAPES = [  # (B, Cb, T, K): K from 1 to 33, T smaller than K, Cb = 1 and larger
     (2, 3, 20, 1), (1, 1, 7, 2), (2, 2, 16, 5), (1, 4, 40, 17), (2, 1, 5, 17),
@@ -73,8 +80,7 @@ def test_forward_and_grads_match_reference(shape):
     g = torch.randn(shape[0], shape[2], shape[1], 2, generator=torch.Generator().manual_seed(1))
     want = grads(lambda *x: trident_decode(*x, backend="reference"), inputs, g)
     got = grads(lambda *x: trident_decode(*x, backend="extension"), inputs, g)
-    for w, x in zip(want, got):
-        torch.testing.assert_close(x, w, **FP32)
+    assert_all_close(got, want, **FP32)
 
 
 @ext
@@ -93,8 +99,7 @@ def test_strided_inputs_and_partial_losses():
 
     want = torch.autograd.grad(loss("reference"), views)
     got = torch.autograd.grad(loss("extension"), views)
-    for w, x in zip(want, got):
-        torch.testing.assert_close(x, w, **FP32)
+    assert_all_close(got, want, **FP32)
 
 
 @ext
@@ -120,8 +125,7 @@ def test_many_classes():
     g = torch.randn(1, 24, 300, 2, generator=torch.Generator().manual_seed(4))
     want = grads(lambda *x: trident_decode(*x, backend="reference"), inputs, g)
     got = grads(lambda *x: trident_decode(*x, backend="extension"), inputs, g)
-    for w, x in zip(want, got):
-        torch.testing.assert_close(x, w, rtol=1e-5, atol=1e-4)  # offsets sum 300 classes
+    assert_all_close(got, want, rtol=1e-5, atol=1e-4)  # offsets sum 300 classes
 
 
 @ext
@@ -178,8 +182,7 @@ def test_torch_compile_forward_backward():
                        fullgraph=True)
     got = grads(fn, inputs, g)
     want = grads(lambda *x: trident_decode(*x, backend="reference"), inputs, g)
-    for w, x in zip(want, got):
-        torch.testing.assert_close(x, w, **FP32)
+    assert_all_close(got, want, **FP32)
 
 
 def _random_index(b, c, t, n, seed=0):
@@ -205,8 +208,7 @@ def test_index_form_gradients_flow():
     g = torch.randn(7, 2)
     want = grads(lambda *x: trident_decode(*x, index=idx, backend="reference"), inputs, g)
     got = grads(lambda *x: trident_decode(*x, index=idx, backend="extension"), inputs, g)
-    for w, x in zip(want, got):
-        torch.testing.assert_close(x, w, **FP32)
+    assert_all_close(got, want, **FP32)
 
 
 @pytest.mark.parametrize("backend", ["reference", pytest.param("extension", marks=ext)])
@@ -280,8 +282,7 @@ def test_cuda_matches_reference(shape):
     g = torch.randn(shape[0], shape[2], shape[1], 2, device="cuda")
     want = grads(lambda *x: trident_decode(*x, backend="reference"), inputs, g)
     got = grads(lambda *x: trident_decode(*x, backend="extension"), inputs, g)
-    for w, x in zip(want, got):
-        torch.testing.assert_close(x, w, rtol=1e-5, atol=1e-4)
+    assert_all_close(got, want, rtol=1e-5, atol=1e-4)
 
 
 @cuda

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pytal.ops import trident_decode
-from test_trident_decode import FP32, HALF_TOL, grads, make_inputs
+from test_trident_decode import FP32, HALF_TOL, assert_all_close, grads, make_inputs
 
 ext = pytest.mark.extension
 cuda = pytest.mark.cuda
@@ -54,8 +54,7 @@ def test_matches_reference_index_form(shape):
     g = grad_out_for(idx)
     want = grads(index_form("reference", idx), inputs, g)
     got = grads(index_form("extension", idx), inputs, g)
-    for w, x in zip(want, got):
-        torch.testing.assert_close(x, w, **FP32)
+    assert_all_close(got, want, **FP32)
 
 
 @ext
@@ -67,8 +66,7 @@ def test_matches_dense_then_gather(shape):
     g = grad_out_for(idx, seed=4)
     want = grads(lambda *x: dense_then_gather(*x, idx), inputs, g)
     got = grads(index_form("extension", idx), inputs, g)
-    for w, x in zip(want, got):
-        torch.testing.assert_close(x, w, **FP32)
+    assert_all_close(got, want, **FP32)
 
 
 @ext
@@ -94,8 +92,7 @@ def test_class_agnostic_all_classes_zero():
     g = grad_out_for(idx)
     want = grads(index_form("reference", idx), inputs, g)
     got = grads(index_form("extension", idx), inputs, g)
-    for w, x in zip(want, got):
-        torch.testing.assert_close(x, w, **FP32)
+    assert_all_close(got, want, **FP32)
 
 
 @ext
@@ -120,8 +117,7 @@ def test_only_one_side_reaches_the_loss():
 
     want = torch.autograd.grad(loss("reference"), inputs)
     got = torch.autograd.grad(loss("extension"), inputs)
-    for w, x in zip(want, got):
-        torch.testing.assert_close(x, w, **FP32)
+    assert_all_close(got, want, **FP32)
 
 
 @ext
@@ -207,12 +203,10 @@ def test_torch_compile_index_form():
                        backend="aot_eager", fullgraph=True)
     want = grads(index_form("reference", idx), inputs, g)
     got = grads(fn, inputs, g)
-    for w, x in zip(want, got):
-        torch.testing.assert_close(x, w, **FP32)
+    assert_all_close(got, want, **FP32)
     # The public wrapper too: under compile its range check is left to the kernel.
     public = torch.compile(index_form("extension", idx), backend="aot_eager", fullgraph=True)
-    for w, x in zip(want, grads(public, inputs, g)):
-        torch.testing.assert_close(x, w, **FP32)
+    assert_all_close(grads(public, inputs, g), want, **FP32)
     bad = (idx[0], idx[1], idx[2] + 100)
     torch._dynamo.reset()
     public_bad = torch.compile(index_form("extension", bad), backend="aot_eager", fullgraph=True)
@@ -251,8 +245,7 @@ def test_cuda_matches_reference_and_dense(shape):
     got = grads(index_form("extension", idx), inputs, g)
     for want in (grads(index_form("reference", idx), inputs, g),
                  grads(lambda *x: dense_then_gather(*x, idx), inputs, g)):
-        for w, x in zip(want, got):
-            torch.testing.assert_close(x, w, rtol=1e-5, atol=1e-4)
+        assert_all_close(got, want, rtol=1e-5, atol=1e-4)
 
 
 @cuda
