@@ -68,10 +68,6 @@ class _Predictions:
         if not isinstance(results, Mapping):
             raise ValueError(f"{where}: missing field 'results' (expected {{video_id: [{{'label', "
                              "'score', 'segment'}, ...]}})")
-        if not set(map(type, results.values())) <= {list}:                # rare: look closer
-            bad = [v for v, dets in results.items() if not isinstance(dets, list)]
-            if bad:
-                raise ValueError(f"{where}: results[{bad[0]!r}] must be a list of detections")
         self.video, self.label, self.score, self.segments = (
             json_tables.detection_table(results, gt.label_index, gt.video_index)
             or _parse_results(results, gt, where))
@@ -106,6 +102,10 @@ def _parse_results(results: Mapping[Any, list], gt: _GroundTruth, where: str
     detection dicts) in file order: (D,) int64 indices into the ground truth's videos and
     classes (-1: not there), (D,) float64 scores, (D, 2) float64 seconds. The specification of
     :func:`pytal.data.json_tables.detection_table`; raises ValueError naming the field."""
+    if not set(map(type, results.values())) <= {list}:                    # rare: look closer
+        bad = [v for v, dets in results.items() if not isinstance(dets, list)]
+        if bad:
+            raise ValueError(f"{where}: results[{bad[0]!r}] must be a list of detections")
     counts = np.fromiter(map(len, results.values()), np.int64, count=len(results))
     detections = list(chain.from_iterable(results.values()))
     try:
