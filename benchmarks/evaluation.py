@@ -223,12 +223,10 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"{len(thresholds)} tIoU thresholds); {environment()}")
     print(f"  {'implementation':<42} {'wall':>10} {'CPU':>10}   (medians; CPU = this process)")
     walkers = "compiled" if json_tables.available() else "NOT BUILT: Python"
-    print(f"  {f'pytal.evaluation.evaluate ({walkers} walkers)':<42} {fast_wall * 1e3:>7.1f} ms "
-          f"{fast_cpu * 1e3:>7.1f} ms")
-    print(f"  {'pytal.evaluation.evaluate (Python walkers)':<42} {walked_wall * 1e3:>7.1f} ms "
-          f"{walked_cpu * 1e3:>7.1f} ms")
-    print(f"  {'per-prediction loop (reference)':<42} {slow_wall * 1e3:>7.1f} ms "
-          f"{slow_cpu * 1e3:>7.1f} ms")
+    for name, wall, cpu in ((f"pytal.evaluation.evaluate ({walkers} walkers)", fast_wall, fast_cpu),
+                            ("pytal.evaluation.evaluate (Python walkers)", walked_wall, walked_cpu),
+                            ("per-prediction loop (reference)", slow_wall, slow_cpu)):
+        print(f"  {name:<42} {wall * 1e3:>7.1f} ms {cpu * 1e3:>7.1f} ms")
     print(f"  speed-up: {slow_wall / fast_wall:.1f}x wall, {slow_cpu / fast_cpu:.1f}x CPU "
           f"(Python walkers: {slow_wall / walked_wall:.1f}x wall, {slow_cpu / walked_cpu:.1f}x CPU)")
     print("  both take the already loaded JSON dicts (parsing the files is timed for neither)")
