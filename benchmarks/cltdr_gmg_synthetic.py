@@ -24,9 +24,7 @@ from benchmarks.common import environment
 from pytal.bench import load_average
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_LAYOUT_CANDIDATES = [os.path.join(REPO, *up, "shared", "data", "annotations", "thumos14.json")
-                      for up in (("..",), ("..", ".."))]    # checkout, or a worktree beside it
-DEFAULT_LAYOUT = next((p for p in _LAYOUT_CANDIDATES if os.path.isfile(p)), _LAYOUT_CANDIDATES[0])
+DEFAULT_LAYOUT = os.path.join(REPO, "pytal", "resources", "thumos14.json")
 DEFAULT_ROOT = os.path.join(REPO, "data", "synthetic_thumos14")
 
 
@@ -42,7 +40,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     from pytal.cli import format_result
-    from pytal.config import load_config
+    from pytal.config import load_config, overrides_dict
     from pytal.data.synthetic import write_dataset
     from pytal.demo import layout_overrides
     from pytal.engine import Trainer, infer_dataset
@@ -53,7 +51,7 @@ def main(argv=None) -> dict:
     ds = write_dataset(args.root, feat_dim=512, seed=0, layout=os.path.abspath(args.layout),
                        reuse=True)
     write_seconds = time.perf_counter() - start
-    overrides = [*layout_overrides(ds), *args.override]
+    overrides = {**layout_overrides(ds), **overrides_dict(args.override)}
     cfg = load_config(args.config, overrides)
     print(f"environment: {environment()}; load average before: {load_average()}")
     print(f"dataset: {args.root} ({', '.join(f'{k}: {len(v)} videos' for k, v in ds.subsets.items())}; "

@@ -26,8 +26,8 @@ import numpy as np
 
 from benchmarks.common import environment
 
-DEFAULT_ANNOTATIONS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
-                                   "annotations", "activitynet13.json")
+DEFAULT_ANNOTATIONS = os.path.join(os.path.dirname(__file__), "..", "pytal", "resources",
+                                   "activitynet13.json.gz")
 
 
 def _tiou(segment: Sequence[float], candidates: np.ndarray) -> np.ndarray:
@@ -194,8 +194,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--loop-repeats", type=int, default=3, help="runs of the loop")
     args = parser.parse_args(argv)
 
-    with open(args.annotations, "r", encoding="utf-8") as f:
-        ground_truth = json.load(f)
+    from pytal.data.jsonio import read_json
+
+    ground_truth, _ = read_json(args.annotations)
     thresholds = parse_tiou_thresholds(args.tiou)
     predictions = random_predictions(ground_truth, subset=args.subset,
                                      num_predictions=args.predictions, seed=args.seed)

@@ -213,18 +213,18 @@ def run_training_step(device, repeat):
     import pytal.models.cltdr_gmg.model as cltdr
     from pytal import bench
     from pytal.config import load_config
-    from pytal.engine import TrainSettings, param_groups
+    from pytal.engine import param_groups
     from pytal.models import build_model
 
     cfg = load_config("cltdr_gmg_small")
-    settings = TrainSettings.from_dict(cfg)
+    settings = cfg.train
     torch.manual_seed(0)
     first = build_model(cfg).to(device)
     models = {"dense+gather": first, "index kernel": copy.deepcopy(first)}
     optims = {k: torch.optim.AdamW(param_groups(m, settings.weight_decay), lr=settings.lr)
               for k, m in models.items()}
     decoders = {"dense+gather": old_index_path, "index kernel": trident_decode}
-    batch = bench.training_batch(cfg, length=int(cfg["dataset"]["max_seq_len"]),
+    batch = bench.training_batch(cfg, length=cfg.dataset.max_seq_len,
                                  device=torch.device(device), seed=0)
 
     def step(name):

@@ -39,6 +39,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from pytal.bench_options import THUMOS14_TEST_LENGTHS, add_arguments
+from pytal.data.batch import Batch
 from pytal.ops import force_backend
 from pytal.ops._backend import has_kernel
 
@@ -91,15 +92,14 @@ class OpCounter(TorchDispatchMode):
 
 # ---------------------------------------------------------------------------------- inputs
 
-def training_batch(cfg: Mapping[str, Any], *, length: int, device: torch.device,
-                   seed: int) -> dict[str, Any]:
-    """A synthetic training batch: ``feats`` (B, C_in, T) standard normal, ``masks`` (B, 1, T)
+def training_batch(cfg: Any, *, length: int, device: torch.device, seed: int) -> Batch:
+    """A synthetic training :class:`~pytal.data.Batch`: ``feats`` (B, C_in, T) standard normal, ``masks`` (B, 1, T)
     all True, ``segments`` B tensors (8, 2) in feature steps (lengths 8 to 128, inside
     [0, T]), ``labels`` B tensors (8,) int64; B = ``train.batch_size``, C_in =
     ``dataset.input_dim``, T = ``length``."""
     gen = torch.Generator().manual_seed(seed)
-    batch, c_in = int(cfg["train"]["batch_size"]), int(cfg["dataset"]["input_dim"])
-    classes = int(cfg["dataset"]["num_classes"])
+    batch, c_in = cfg.train.batch_size, cfg.dataset.input_dim
+    classes = cfg.dataset.num_classes
     segments, labels = [], []
     for _ in range(batch):
         span = torch.randint(8, 129, (SEGMENTS_PER_VIDEO,), generator=gen).float().clamp(max=length)
@@ -108,44 +108,43 @@ def training_batch(cfg: Mapping[str, Any], *, length: int, device: torch.device,
         labels.append(torch.randint(0, classes, (SEGMENTS_PER_VIDEO,), generator=gen).to(device))
     feats = torch.randn(batch, c_in, length, generator=gen).to(device)
     masks = torch.ones(batch, 1, length, dtype=torch.bool, device=device)
-    return {"feats": feats, "masks": masks, "segments": segments, "labels": labels}
+    return Batch(feats, masks, segments, labels)
 
 
-def inference_video(cfg: Mapping[str, Any], *, length: int, device: torch.device,
-                    seed: int) -> dict[str, Any]:
-    """One synthetic video for ``model.detect``: ``feats`` (1, C_in, T) standard normal,
+def inference_video(cfg: Any, *, length: int, device: torch.device, seed: int) -> Batch:
+    """One synthetic video for ``model.predict``, a :class:`~pytal.data.Batch`: ``feats`` (1, C_in, T) standard normal,
     ``masks`` (1, 1, T) all True and ``metadata`` (30 fps, the config's feature stride and
     frames per feature, the matching duration in seconds)."""
     gen = torch.Generator().manual_seed(seed)
-    data = cfg["dataset"]
-    stride, frames = float(data["feat_stride"] or 1), float(data["num_frames"] or 1)
+    data = cfg.dataset
+    stride, frames = float(data.feat_stride or 1), float(data.num_frames or 1)
     meta = {"video_id": f"synthetic_{length}", "fps": FPS, "feat_stride": stride,
             "feat_num_frames": frames, "duration": (length * stride + frames) / FPS}
-    feats = torch.randn(1, int(data["input_dim"]), length, generator=gen).to(device)
+    feats = torch.randn(1, data.input_dim, length, generator=gen).to(device)
     masks = torch.ones(1, 1, length, dtype=torch.bool, device=device)
-    return {"feats": feats, "masks": masks, "metadata": [meta]}
+    return Batch(feats, masks, metadata=[meta])
 
 
 # ----------------------------------------------------------------------------- the work
 
-def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Mapping[str, Any],
+def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Batch,
                   clip_grad_l2norm: float) -> torch.Tensor:
     """One step as the engine's Trainer takes it (forward -> loss -> backward -> clip ->
     AdamW step, in float32: the engine's ``MixedPrecision`` with ``train.amp: none``);
     returns the loss (scalar, detached)."""
     from pytal.engine.amp import MixedPrecision
 
-    precision = MixedPrecision("none", batch["feats"].device)
-    loss = model(batch["feats"], batch["masks"], batch["segments"], batch["labels"])["loss"]
+    precision = MixedPrecision("none", batch.feats.device)
+    loss = model(batch)["loss"]
     optimizer.zero_grad(set_to_none=True)
     precision.backward(loss)
     precision.step(optimizer, model.parameters(), clip_grad_l2norm)
     return loss.detach()
 
 
-def detect_videos(model: nn.Module, videos: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """``model.detect`` on each video in turn (batch of one); one detection dict per video."""
-    return [model.detect(v["feats"], v["masks"], v["metadata"])[0] for v in videos]
+def detect_videos(model: nn.Module, videos: Sequence[Batch]) -> list[dict[str, Any]]:
+    """``model.predict`` on each video in turn (batch of one); one detection dict per video."""
+    return [model.predict(v)[0] for v in videos]
 
 
 def synchronizer(device: torch.device) -> Callable[[], None]:
@@ -254,14 +253,14 @@ def _validate(device: torch.device, repeats: int, warmup: int, train_length: Opt
                            "build it first (pip install --no-build-isolation -e .)")
 
 
-def _models(cfg: Mapping[str, Any], device: torch.device, seed: int
+def _models(cfg: Any, device: torch.device, seed: int
             ) -> tuple[dict[str, nn.Module], dict[str, torch.optim.Optimizer], float]:
     """One model per backend, identical initial weights, each with its AdamW optimiser (the
     engine's parameter groups and ``train.lr`` / ``train.weight_decay``); also the clip norm."""
-    from pytal.engine import TrainSettings, param_groups
+    from pytal.engine import param_groups
     from pytal.models import build_model
 
-    settings = TrainSettings.from_dict(cfg)
+    settings = cfg.train
     torch.manual_seed(seed)
     first = build_model(cfg).to(device)
     models = {BACKENDS[0]: first, BACKENDS[1]: copy.deepcopy(first)}
@@ -283,7 +282,7 @@ def bench_training(cfg, models, optims, clip, *, length, device, repeats, warmup
     for m in models.values():
         m.train()
     steps = {b: (lambda b=b: training_step(models[b], optims[b], batch, clip)) for b in BACKENDS}
-    out: dict[str, Any] = {"batch": int(batch["feats"].shape[0]), "length": length}
+    out: dict[str, Any] = {"batch": len(batch), "length": length}
     for b in BACKENDS:
         loss, ops, peak = checked_pass(b, steps[b], device, seed)
         out[b] = {"loss": float(loss), "ops": ops, "peak_memory_mib": peak}
@@ -353,13 +352,13 @@ def run_end_to_end(config: str = "cltdr_gmg_thumos", *, device: Optional[str] = 
     if threads is not None:
         torch.set_num_threads(threads)
     cfg = load_config(config, overrides)
-    length = train_length if train_length is not None else int(cfg["dataset"]["max_seq_len"])
+    length = train_length if train_length is not None else cfg.dataset.max_seq_len
     result: dict[str, Any] = {
         "config": str(config), "overrides": list(overrides), "device": str(dev),
         "threads": torch.get_num_threads(), "environment": environment(),
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "load_average_before": load_average(), "repeats": repeats, "warmup": warmup,
-        "input_dim": int(cfg["dataset"]["input_dim"])}
+        "input_dim": cfg.dataset.input_dim}
     models, optims, clip = _models(cfg, dev, seed)
     timing = dict(device=dev, repeats=repeats, warmup=warmup, seed=seed)
     result["train"] = bench_training(cfg, models, optims, clip, length=length, **timing)

@@ -65,9 +65,15 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--pred", metavar="DETECTIONS.json",
                         help='detections: {"results": {video_id: [{"label", "score", "segment"}]}}')
     parser.add_argument("--subset", help="ground-truth subset to evaluate on (e.g. test, validation)")
-    parser.add_argument("--tiou", default="0.3:0.7:0.1", metavar="SPEC",
+    parser.add_argument("--tiou", default=None, metavar="SPEC",
                         help="tIoU thresholds: start:stop:step, comma-separated values, or a preset "
-                             "(thumos14 = 0.3:0.7:0.1, activitynet = 0.5:0.95:0.05); default %(default)s")
+                             "(thumos14 = 0.3:0.7:0.1, activitynet = 0.5:0.95:0.05, epic = "
+                             "0.1:0.5:0.1). Default: with --ckpt the config's eval.tiou_thresholds; "
+                             "with --gt the preset of --dataset, else of the GT file's name "
+                             "(thumos14.json, activitynet13.json.gz, ...), else thumos14")
+    parser.add_argument("--dataset", metavar="NAME",
+                        help="--gt: the dataset whose tIoU preset to use (e.g. thumos14, "
+                             "activitynet13, epic_kitchens)")
     parser.add_argument("--json", metavar="OUT", help="also write the result dict to OUT")
     parser.add_argument("--unknown-videos", choices=("false_positive", "ignore"),
                         default="false_positive",
@@ -94,7 +100,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from pytal.data.jsonio import write_json
     from pytal.evaluation import evaluate, parse_tiou_thresholds
 
-    thresholds = parse_tiou_thresholds(args.tiou)
+    thresholds = parse_tiou_thresholds(args.tiou) if args.tiou is not None else \
+        gt_tiou_thresholds(args.gt, args.dataset)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = evaluate(args.gt, args.pred, subset=args.subset, tiou_thresholds=thresholds,
@@ -108,6 +115,20 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def gt_tiou_thresholds(gt: str, dataset: Optional[str]) -> list[float]:
+    """``pytal eval --gt``'s thresholds without ``--tiou``: the preset of ``dataset``, else of
+    the GT file's name, else THUMOS14's."""
+    from pytal.evaluation.thresholds import THUMOS14_TIOU, dataset_tiou_thresholds
+
+    if dataset is not None:
+        preset = dataset_tiou_thresholds(dataset)
+        if preset is None:
+            raise CommandError(f"--dataset {dataset!r}: no tIoU preset for that name (thumos*, "
+                               "activitynet* / anet*, epic*); give --tiou")
+        return list(preset)
+    return list(dataset_tiou_thresholds(os.path.basename(gt)) or THUMOS14_TIOU)
+
+
 def _eval_checkpoint(args: argparse.Namespace) -> int:
     from pytal.data.jsonio import write_json
     from pytal.engine import build_dataset, infer_dataset, load_model
@@ -116,9 +137,11 @@ def _eval_checkpoint(args: argparse.Namespace) -> int:
     model, cfg, names = load_model(args.ckpt, overrides=args.override)
     dataset = build_dataset(cfg, "val")
     detections = infer_dataset(model, dataset, names)
-    subset = cfg["dataset"]["val_subset"]
-    result = evaluate(cfg["dataset"]["annotation_file"], detections, subset=subset,
-                      tiou_thresholds=parse_tiou_thresholds(args.tiou))
+    subset = cfg.dataset.val_subset
+    thresholds = parse_tiou_thresholds(args.tiou) if args.tiou is not None else \
+        list(cfg.eval.tiou_thresholds)
+    result = evaluate(cfg.dataset.annotation_file, detections, subset=subset,
+                      tiou_thresholds=thresholds)
     print(format_result(result, title=f"{args.ckpt} on subset {subset!r}",
                         per_class=args.per_class))
     if args.json:
@@ -202,7 +225,7 @@ def _train(args: argparse.Namespace, device, *, main_process: bool) -> int:
                    progress=not args.no_progress).fit(resume=resume)
     if best is not None and main_process:
         print(format_result(best, title=f"{args.output}: epoch {best['epoch']} on subset "
-                                        f"{cfg['dataset']['val_subset']!r}"))
+                                        f"{cfg.dataset.val_subset!r}"))
     return 0
 
 
@@ -215,7 +238,8 @@ def add_infer_parser(subparsers: argparse._SubParsersAction) -> None:
                     "file needed: fps from the annotation file when it lists the video, else "
                     "dataset.default_fps; duration from the feature length).")
     parser.add_argument("--ckpt", required=True, metavar="CKPT",
-                        help="pytal checkpoint, or a CLTDR-GMG public-code one (needs --config)")
+                        help="pytal checkpoint, or a foreign one the detector converts, e.g. "
+                             "the CLTDR-GMG public code's (needs --config)")
     parser.add_argument("--features", required=True, metavar="DIR_OR_FILE")
     parser.add_argument("--out", required=True, metavar="DETECTIONS.json")
     parser.add_argument("--config", metavar="NAME_OR_YAML",

@@ -15,7 +15,7 @@ from pytal.ops import _backend, force_backend, forced_backend, gmg
 
 # cltdr_gmg_small shrunk: 16-d input, 64-step crops, batch of 2, fewer candidates.
 TINY = ("dataset.input_dim=16", "dataset.max_seq_len=64", "train.batch_size=2",
-        "test.pre_nms_topk=100", "test.max_seg_num=50")
+        "eval.pre_nms_topk=100", "eval.max_seg_num=50")
 TINY_ARGS = dict(config="cltdr_gmg_small", device="cpu", repeats=1, warmup=0, train_length=64,
                  infer_lengths=(40, 64), overrides=TINY)
 

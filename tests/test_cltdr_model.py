@@ -11,6 +11,8 @@ import torch
 import yaml
 
 import pytal
+from pytal.config import ConfigError, config_from_dict
+from pytal.data import Batch
 from pytal.models import CLTDRGMG, build_model, registered_models
 from pytal.models.cltdr_gmg import convert_release_checkpoint, extract_release_state_dict
 
@@ -40,9 +42,14 @@ def _tiny(variant: str = "paper", **model) -> dict:
                         num_bins=4, input_noise=0.0, head_num_layers=3,
                         regression_range=[[0, 4], [4, 8], [8, 16], [16, 10000]], **model)
     cfg["dataset"].update(input_dim=C_IN, num_classes=NC, max_seq_len=32)
-    cfg["train"].update(droppath=0.0)
-    cfg["test"].update(max_seg_num=50)
+    cfg["model"].update(droppath=0.0)
+    cfg["eval"].update(max_seg_num=50)
     return cfg
+
+
+def _build(cfg: dict) -> CLTDRGMG:
+    """The detector of a raw config dict (typed and checked by pytal.config)."""
+    return build_model(config_from_dict(cfg))
 
 
 def _batch(lengths, t=None, junk=0.0, seed=0):
@@ -63,7 +70,7 @@ def _meta(lengths):
 @pytest.mark.parametrize("variant", ["paper", "release"])
 def test_shapes_odd_lengths_and_masks(variant):
     torch.manual_seed(0)
-    model = CLTDRGMG(_tiny(variant))
+    model = _build(_tiny(variant))
     lengths = (37, 21)                     # longer than max_seq_len 32, odd, and a padded video
     x, mask = _batch(lengths)
     out, masks, points = model.forward_heads(x, mask)
@@ -79,7 +86,7 @@ def test_shapes_odd_lengths_and_masks(variant):
 
     segs = [torch.tensor([[2.0, 9.0], [12.0, 33.5]]), torch.tensor([[4.0, 15.0]])]
     labels = [torch.tensor([0, 2]), torch.tensor([[0, 1, 1]])]       # int ids and multi-label rows
-    losses = model(x, mask, segs, labels)
+    losses = model.losses(x, mask, segs, labels)
     assert {"loss", "cls_loss", "reg_loss", "refined_loss", "coarse_loss"} <= set(losses)
     assert all(v.dim() == 0 and torch.isfinite(v) for v in losses.values())
     losses["loss"].backward()
@@ -99,7 +106,7 @@ def test_padding_invariance_paper_variant():
     """A video's outputs do not depend on how far it is padded, on what the padding holds or
     on the other videos of the batch (paper variant: masked decoder)."""
     torch.manual_seed(0)
-    model = CLTDRGMG(_tiny("paper")).eval()
+    model = _build(_tiny("paper")).eval()
     alone_x, alone_m = _batch((19,))
     batch_x, batch_m = _batch((19, 30), t=31, junk=3.0)
     batch_x[0, :, :19] = alone_x[0]
@@ -121,14 +128,14 @@ def test_padding_invariance_paper_variant():
 
 
 def test_empty_ground_truth_nan_padding_and_no_candidates():
-    model = CLTDRGMG(_tiny("release"))
+    model = _build(_tiny("release"))
     x, mask = _batch((20, 13))
     x[1, :, 13:] = float("nan")            # whatever the caller pads with is ignored
-    losses = model(x, mask, [torch.zeros(0, 2), torch.zeros(0, 2)],
+    losses = model.losses(x, mask, [torch.zeros(0, 2), torch.zeros(0, 2)],
                    [torch.zeros(0, dtype=torch.long)] * 2)
     assert all(torch.isfinite(v) for v in losses.values()) and losses["reg_loss"] == 0
     losses["loss"].backward()
-    model.config = dataclasses.replace(model.config, pre_nms_thresh=1.0)   # nothing passes
+    model.protocol = dataclasses.replace(model.protocol, pre_nms_thresh=1.0)   # nothing passes
     model.eval()
     dets = model.detect(x, mask, _meta((20, 13)))
     assert [d["segments"].shape for d in dets] == [(0, 2), (0, 2)]
@@ -141,14 +148,14 @@ def test_build_model_from_packaged_configs(name):
     cfg["model"].update(embd_dim=16, fpn_dim=16, head_dim=8, gmg_mlp_dim=16)
     cfg["dataset"]["max_seq_len"] = 2 ** levels
     torch.manual_seed(0)
-    model = build_model(cfg)
+    model = _build(cfg)
     assert isinstance(model, CLTDRGMG) and model.variant == cfg["model"]["variant"]
     assert len(model.neck.norms) == levels
     assert model.encoder.use_abs_pe == cfg["model"]["use_abs_pe"]
     t = 2 ** (levels - 1) + 3
     x = torch.randn(1, cfg["dataset"]["input_dim"], t)
     mask = torch.ones(1, 1, t, dtype=torch.bool)
-    losses = model(x, mask, [torch.tensor([[1.0, 4.0]])], [torch.tensor([0])])
+    losses = model.losses(x, mask, [torch.tensor([[1.0, 4.0]])], [torch.tensor([0])])
     assert torch.isfinite(losses["loss"])
     model.eval()
     t = 2 ** levels + 5                   # longer than max_seq_len: position embedding resampled
@@ -160,15 +167,15 @@ def test_build_model_from_packaged_configs(name):
 def test_overfit_one_batch_and_detect_in_seconds():
     torch.manual_seed(0)
     cfg = _tiny("paper")
-    cfg["train"].update(init_loss_norm=4)
-    model = CLTDRGMG(cfg)
+    cfg["model"].update(init_loss_norm=4)
+    model = _build(cfg)
     lengths = (32, 27)
     x, mask = _batch(lengths)
     segs = [torch.tensor([[3.0, 9.0], [14.0, 30.0]]), torch.tensor([[2.0, 4.5], [10.0, 22.0]])]
     labels = [torch.tensor([0, 1]), torch.tensor([2, 0])]
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for step in range(80):
-        loss = model(x, mask, segs, labels)["loss"]
+        loss = model.losses(x, mask, segs, labels)["loss"]
         first = loss.item() if step == 0 else first
         opt.zero_grad()
         loss.backward()
@@ -242,13 +249,13 @@ def _release_state_dict_shapes(e=32, h=16, hidden=32, k=3, bins=4, levels=4, arc
 
 def test_release_checkpoint_loads_strictly_ema_and_raw():
     cfg = _tiny("release")
-    cfg["train"]["droppath"] = 0.1
+    cfg["model"]["droppath"] = 0.1
     shapes = _release_state_dict_shapes()
     g = torch.Generator().manual_seed(0)
     checkpoint = {key: {f"module.{n}": torch.randn(s, generator=g) for n, s in shapes.items()}
                   for key in ("state_dict", "state_dict_ema")}
     for weights, key in (("ema", "state_dict_ema"), ("raw", "state_dict")):
-        model = CLTDRGMG(cfg)
+        model = _build(cfg)
         state = convert_release_checkpoint(extract_release_state_dict(checkpoint, weights))
         model.load_state_dict(state, strict=True)
         src = checkpoint[key]
@@ -274,9 +281,9 @@ def test_model_calls_the_extension_ops(monkeypatch):
             return _op(*args)
         monkeypatch.setattr(torch.ops.pytal, name, spy)
     torch.manual_seed(0)
-    model = CLTDRGMG(_tiny("paper"))
+    model = _build(_tiny("paper"))
     x, mask = _batch((30, 17))
-    model(x, mask, [torch.tensor([[2.0, 9.0]]), torch.tensor([[1.0, 12.0]])],
+    model.losses(x, mask, [torch.tensor([[2.0, 9.0]]), torch.tensor([[1.0, 12.0]])],
           [torch.tensor([0]), torch.tensor([1])])["loss"].backward()
     assert calls["gmg"] == 4                                           # 1 stem + 3 branch blocks
     trained = calls["trident_decode_index"]  # the loss decodes the positive points only
@@ -286,9 +293,9 @@ def test_model_calls_the_extension_ops(monkeypatch):
     assert calls["gmg"] == 8 and calls["trident_decode_index"] > trained
 
 
-def _expect(exc, match, cfg):
-    with pytest.raises(exc, match=match):
-        build_model(cfg)
+def _expect(match, cfg):
+    with pytest.raises(ConfigError, match=match):
+        config_from_dict(cfg)
 
 
 def test_bad_config_values_name_the_key():
@@ -299,36 +306,62 @@ def test_bad_config_values_name_the_key():
         cfg[section].update(values)
         return cfg
 
-    _expect(ValueError, r"model\.variant", changed("model", variant="paperish"))
-    _expect(ValueError, r"model\.backbone_arch", changed("model", backbone_arch=[2, 1]))
-    _expect(ValueError, r"model\.regression_range", changed("model", regression_range=[[0, 4]]))
-    _expect(ValueError, r"model\.embd_dim", changed("model", embd_dim=40, fpn_dim=40))
-    _expect(ValueError, r"model\.fpn_dim", changed("model", fpn_dim=64))
-    _expect(ValueError, r"model\.gmg_kernel_size", changed("model", gmg_kernel_size=4))
-    _expect(ValueError, r"model\.cls_loss", changed("model", cls_loss="bce"))
-    _expect(ValueError, r"dataset\.max_seq_len", changed("dataset", max_seq_len=30))
-    _expect(ValueError, r"dataset\.num_classes", changed("dataset", num_classes=0))
-    _expect(ValueError, r"train\.head_empty_cls", changed("train", head_empty_cls=[7]))
-    _expect(ValueError, r"test\.nms_method", changed("test", nms_method="greedy"))
-    _expect(ValueError, r"test\.pre_nms_topk", changed("test", pre_nms_topk=0.5))
+    _expect(r"model\.variant", changed("model", variant="paperish"))
+    _expect(r"model\.backbone_arch", changed("model", backbone_arch=[2, 1]))
+    _expect(r"model\.regression_range", changed("model", regression_range=[[0, 4]]))
+    _expect(r"model\.embd_dim", changed("model", embd_dim=40, fpn_dim=40))
+    _expect(r"model\.fpn_dim", changed("model", fpn_dim=64))
+    _expect(r"model\.gmg_kernel_size", changed("model", gmg_kernel_size=4))
+    _expect(r"model\.cls_loss", changed("model", cls_loss="bce"))
+    _expect(r"dataset\.max_seq_len", changed("dataset", max_seq_len=30))
+    _expect(r"dataset\.num_classes", changed("dataset", num_classes=0))
+    _expect(r"model\.head_empty_cls", changed("model", head_empty_cls=[7]))
+    _expect(r"eval\.nms_method", changed("eval", nms_method="greedy"))
+    _expect(r"eval\.pre_nms_topk", changed("eval", pre_nms_topk=0.5))
     missing = copy.deepcopy(base)
     del missing["dataset"]["input_dim"]
-    _expect(KeyError, r"dataset\.input_dim", missing)
-    unknown = changed("model", name="nope")
-    with pytest.raises(KeyError, match=r"nope.*cltdr_gmg"):
-        build_model(unknown)
+    _expect(r"missing key dataset\.input_dim", missing)
+    _expect(r"model\.name must be one of \['cltdr_gmg'", changed("model", name="nope"))
+    with pytest.raises(TypeError, match="expected a pytal.config.Config"):
+        build_model(base)                                    # a raw dict is not a config
     assert "cltdr_gmg" in registered_models() and pytal.models.CLTDRGMG is CLTDRGMG
 
 
+def test_protocol_forward_and_predict_of_a_batch():
+    """``model(batch)`` and ``model.predict(batch)`` are the tensor-level methods on a Batch."""
+    torch.manual_seed(0)
+    model = _build(_tiny("paper"))
+    x, mask = _batch((30, 17))
+    segs, labels = [torch.tensor([[2.0, 9.0]]), torch.tensor([[1.0, 12.0]])], \
+        [torch.tensor([0]), torch.tensor([1])]
+    batch = Batch(x, mask, segs, labels, _meta((30, 17)))
+    state = model.loss_normalizer.state_dict()
+    torch.manual_seed(1)
+    via_batch = model(batch)
+    model.loss_normalizer.load_state_dict(state)
+    torch.manual_seed(1)
+    direct = model.losses(x, mask, segs, labels)
+    assert via_batch.keys() == direct.keys() and "loss" in via_batch
+    for key in direct:
+        assert torch.equal(via_batch[key], direct[key]), key
+    model.eval()
+    got, want = model.predict(batch), model.detect(x, mask, _meta((30, 17)))
+    assert [d["video_id"] for d in got] == ["v0", "v1"]
+    for a, b in zip(got, want):
+        assert torch.equal(a["segments"], b["segments"]) and torch.equal(a["scores"], b["scores"])
+    with pytest.raises(ValueError, match="needs segments and labels"):
+        model(Batch(x, mask, metadata=_meta((30, 17))))
+
+
 def test_bad_inputs_give_clear_errors():
-    model = CLTDRGMG(_tiny())
+    model = _build(_tiny())
     x, mask = _batch((20,))
     with pytest.raises(ValueError, match="feats must be a"):
-        model(x[:, :5], mask, [torch.zeros(0, 2)], [torch.zeros(0, dtype=torch.long)])
+        model.losses(x[:, :5], mask, [torch.zeros(0, 2)], [torch.zeros(0, dtype=torch.long)])
     with pytest.raises(ValueError, match="masks must be a"):
-        model(x, mask.float(), [torch.zeros(0, 2)], [torch.zeros(0, dtype=torch.long)])
+        model.losses(x, mask.float(), [torch.zeros(0, 2)], [torch.zeros(0, dtype=torch.long)])
     with pytest.raises(ValueError, match=r"labels\[0\]"):
-        model(x, mask, [torch.zeros(1, 2)], [torch.zeros(2, dtype=torch.long)])
+        model.losses(x, mask, [torch.zeros(1, 2)], [torch.zeros(2, dtype=torch.long)])
     with pytest.raises(KeyError, match="fps"):
         model.detect(x, mask, [{"video_id": "a", "duration": 1.0, "feat_stride": 4,
                                 "feat_num_frames": 16}])

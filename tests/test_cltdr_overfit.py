@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import torch
 
-from pytal.models.cltdr_gmg import (LossNormalizer, PointGenerator, assign_targets_batch,
-                                    branch_losses, positive_entries, refine_offsets, refined_logits,
-                                    refined_scores, segments_from_offsets, select_candidates)
+from pytal.models.cltdr_gmg import refine_offsets, refined_logits, refined_scores
+from pytal.models.common import (LossNormalizer, PointGenerator, assign_targets_batch,
+                                 branch_losses, positive_entries, segments_from_offsets,
+                                 select_candidates)
 from pytal.nn.masked_conv import downsample_mask
 
 from _cltdr_reference import DecoderAndHeads, trident_decode_dense

@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from pytal.data import (AnnotationError, FeatureDataset, FeatureGrid, collate, load_annotations,
+from pytal.data import (AnnotationError, FeatureDataset, FeatureGrid, load_annotations,
                         load_features, resolve_labels, seconds_to_steps, steps_to_seconds)
+from pytal.data.collate import collate
 from pytal.data.annotations import load_instances
 from pytal.data.crop import clip_to_window, crop_length, random_crop
 
 FPS, STRIDE, FRAMES = 30.0, 4, 16
-ANNOTATIONS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "annotations")
+ANNOTATIONS = os.path.join(os.path.dirname(__file__), "..", "pytal", "resources")
 THUMOS = os.path.join(ANNOTATIONS, "thumos14.json")
-ANET = os.path.join(ANNOTATIONS, "activitynet13.json")
+ANET = os.path.join(ANNOTATIONS, "activitynet13.json.gz")
 
 
 def write(tmp_path, database: dict, lengths: dict | None = None, dim: int = 8,

@@ -9,8 +9,7 @@ import torch
 
 from pytal.config import load_config
 from pytal.data.synthetic import write_dataset
-from pytal.engine import (Trainer, TrainSettings, WarmupCosine, atomic_save, infer_dataset,
-                          load_checkpoint)
+from pytal.engine import Trainer, WarmupCosine, atomic_save, infer_dataset, load_checkpoint
 
 TINY_MODEL = ["model.embd_dim=16", "model.fpn_dim=16", "model.head_dim=16",
               "model.head_num_layers=1", "model.gmg_mlp_dim=16", "model.backbone_arch=[1,1,2]",
@@ -29,7 +28,7 @@ def tiny_config(ds, *extra: str) -> dict:
     overrides = [f"{k}={v}" for k, v in ds.config_overrides().items()]
     overrides += ["dataset.train_subset=training", "dataset.val_subset=validation",
                   "train.epochs=2", "train.warmup_epochs=1", "train.batch_size=2",
-                  "train.model_ema=true", "train.ema_decay=0.9", "train.droppath=0.1",
+                  "train.model_ema=true", "train.ema_decay=0.9", "model.droppath=0.1",
                   "model.input_noise=0.1", "dataset.crop_ratio=[0.5,1.0]", "train.seed=7",
                   *TINY_MODEL, *extra]
     return load_config("cltdr_gmg_small", overrides)
@@ -128,4 +127,4 @@ def test_warmup_cosine():
 ])
 def test_train_settings_errors(key, value, message):
     with pytest.raises(ValueError, match=message):
-        TrainSettings.from_dict({"train": {key: value}})
+        load_config("cltdr_gmg_small", {"train": {key: value}})

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pytal.config import ConfigError, load_config
-from pytal.engine import Trainer, TrainSettings
+from pytal.engine import Trainer
 from pytal.engine.amp import MixedPrecision
 
 from test_engine import _assert_same_state, tiny, tiny_config  # noqa: F401  (fixture)
@@ -31,8 +31,8 @@ def test_bad_amp_value_names_key_and_choices(value):
 
 
 def test_amp_must_be_a_string():
-    with pytest.raises(ValueError, match="train.amp must be a string"):
-        TrainSettings.from_dict({"train": {"amp": 16}})
+    with pytest.raises(ConfigError, match="train.amp must be one of none, bf16, fp16, got 16"):
+        load_config("cltdr_gmg_small", {"train.amp": 16})
 
 
 def test_fp16_on_cpu_is_an_early_error(tiny):

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from pytal.config import apply_overrides
+from pytal.config import config_from_dict
 from pytal.data.synthetic import write_dataset
 from pytal.engine import Trainer, load_checkpoint, load_model
 from pytal.engine.distributed import (DistInfo, all_gather_objects, backend_for, barrier,
@@ -117,7 +117,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
     assert not any(k.startswith("module.") for k in last["model"])
     model, cfg, _ = load_model(str(run / "best.pt"))            # a single-process model
     assert sum(p.numel() for p in model.parameters()) > 0
-    single = Trainer(apply_overrides(last["config"], ["train.epochs=3"]), None, progress=False)
+    single = Trainer(config_from_dict(last["config"], ["train.epochs=3"]), None, progress=False)
     single.fit(resume=str(run / "last.pt"))                      # DDP checkpoint, one process
     assert single.epoch == 3 and len(single.history) == 3
 

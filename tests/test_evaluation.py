@@ -14,13 +14,14 @@ import pytest
 
 from benchmarks.evaluation import random_predictions, reference_evaluate
 from pytal.data import json_tables
+from pytal.data.jsonio import read_json
 from pytal.evaluation import (ACTIVITYNET_TIOU, THUMOS14_TIOU, evaluate,
                               interpolated_average_precision, match_detections,
                               parse_tiou_thresholds, segment_iou, tiou_range)
 
-ANNOTATIONS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "annotations")
+ANNOTATIONS = os.path.join(os.path.dirname(__file__), "..", "pytal", "resources")
 THUMOS = os.path.join(ANNOTATIONS, "thumos14.json")
-ANET = os.path.join(ANNOTATIONS, "activitynet13.json")
+ANET = os.path.join(ANNOTATIONS, "activitynet13.json.gz")
 
 
 @pytest.fixture(autouse=True, params=["compiled walkers", "python walkers"])
@@ -134,8 +135,7 @@ def test_paths_and_dicts_give_the_same_result(tmp_path):
 
 @pytest.mark.parametrize("subset,count,outside", [("test", 4000, 20), ("validation", 2500, 0)])
 def test_agrees_with_per_prediction_loop_on_thumos14(subset, count, outside):
-    with open(THUMOS) as f:
-        gt = json.load(f)
+    gt, _ = read_json(THUMOS)
     preds = random_predictions(gt, subset=subset, num_predictions=count, seed=3,
                                outside_videos=outside)
     thresholds = tiou_range(0.1, 0.9, 0.1)
@@ -150,8 +150,7 @@ def test_agrees_with_per_prediction_loop_on_thumos14(subset, count, outside):
 
 
 def test_agrees_with_per_prediction_loop_on_activitynet_sample():
-    with open(ANET) as f:
-        gt = json.load(f)
+    gt, _ = read_json(ANET)
     preds = random_predictions(gt, subset="validation", num_predictions=3000, seed=7)
     fast = evaluate(gt, preds, subset="validation", tiou_thresholds="activitynet")
     slow = reference_evaluate(gt, preds, subset="validation", tiou_thresholds=ACTIVITYNET_TIOU)

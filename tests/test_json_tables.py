@@ -13,10 +13,11 @@ import pytest
 
 from benchmarks.evaluation import random_predictions
 from pytal.data import json_tables
+from pytal.data.jsonio import read_json
 from pytal.data.annotations import AnnotationError, load_instances
 from pytal.evaluation import detection, evaluate
 
-ANNOTATIONS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "annotations")
+ANNOTATIONS = os.path.join(os.path.dirname(__file__), "..", "pytal", "resources")
 
 pytestmark = pytest.mark.skipif(
     not json_tables.built(),
@@ -24,8 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def _load(name: str) -> dict:
-    with open(os.path.join(ANNOTATIONS, name), encoding="utf-8") as f:
-        return json.load(f)
+    return read_json(os.path.join(ANNOTATIONS, name))[0]
 
 
 def _instances(database: dict, subset: str, compiled: bool):
@@ -42,7 +42,7 @@ def _assert_same_instances(a, b):
     assert a.segments.shape == (len(a.labels), 2)
 
 
-@pytest.mark.parametrize("name", ["thumos14.json", "activitynet13.json"])
+@pytest.mark.parametrize("name", ["thumos14.json", "activitynet13.json.gz"])
 def test_instance_table_matches_the_python_walker_on_the_real_files(name):
     database = _load(name)["database"]
     for subset in sorted({v["subset"] for v in database.values()}):
@@ -148,7 +148,7 @@ def _assert_same_predictions(a, b):
 
 
 def test_detection_table_matches_the_python_walker_on_activitynet():
-    ground_truth = _load("activitynet13.json")
+    ground_truth = _load("activitynet13.json.gz")
     gt = _ground_truth(ground_truth["database"], "validation")
     results = random_predictions(ground_truth, subset="validation", num_predictions=20_000,
                                  seed=3, outside_videos=30)["results"]

@@ -12,9 +12,9 @@ from pytal.data import FeatureGrid, load_annotations
 from pytal.data.synthetic import SignalConfig, write_dataset
 from pytal.data.synthetic.signal import FeatureSynthesizer
 
-ANNOTATIONS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "annotations")
+ANNOTATIONS = os.path.join(os.path.dirname(__file__), "..", "pytal", "resources")
 THUMOS = os.path.join(ANNOTATIONS, "thumos14.json")
-ANET = os.path.join(ANNOTATIONS, "activitynet13.json")
+ANET = os.path.join(ANNOTATIONS, "activitynet13.json.gz")
 
 SMALL = dict(num_videos=6, num_classes=4, feat_dim=16, duration_range=(20.0, 40.0))
 

@@ -4,6 +4,7 @@ Public names::
 
     FeatureDataset(annotation_file, feature_dir, *, subset, ...)   # pytal.data.dataset
     collate(batch, *, length=None, multiple=1)                      # pytal.data.collate
+    Batch (what detectors receive), Batch.from_collated(collated)   # pytal.data.batch
     FeatureGrid, seconds_to_steps, steps_to_seconds                 # pytal.data.timing
     load_annotations, resolve_labels, AnnotationError               # pytal.data.annotations
     load_features, feature_path, resize_features                    # pytal.data.features
@@ -20,7 +21,7 @@ _EXPORTS = {
     "AnnotationError": "annotations", "Annotations": "annotations",
     "VideoAnnotation": "annotations", "load_annotations": "annotations",
     "resolve_labels": "annotations",
-    "collate": "collate",
+    "collate": "collate", "Batch": "batch", "METADATA_KEYS": "batch",
     "FeatureDataset": "dataset",
     "feature_path": "features", "load_features": "features", "resize_features": "features",
     "FeatureGrid": "timing", "seconds_to_steps": "timing", "steps_to_seconds": "timing",

@@ -121,6 +121,27 @@ class FeatureDataset(Dataset):
             raise AnnotationError(f"{self.annotations.source}: subset {self.subsets} has no "
                                   "annotated video to train on")
 
+    @classmethod
+    def from_config(cls, dataset: Any, *, training: bool,
+                    generator: Optional[torch.Generator] = None) -> "FeatureDataset":
+        """The dataset of a config's ``dataset`` section (:class:`pytal.config.DatasetConfig`):
+        ``training=True`` reads ``train_subset`` with training crops (``max_seq_len``,
+        ``trunc_thresh``, ``crop_ratio``), else ``val_subset``, whole videos.
+        ``force_upsampling`` (or ``resize_length``) resizes every video to ``max_seq_len`` (or
+        that many) steps."""
+        resize = dataset.resize_length
+        if resize is None and dataset.force_upsampling:
+            resize = dataset.max_seq_len          # ActivityNet-style: every video to max_seq_len
+        return cls(dataset.annotation_file, dataset.feature_dir,
+                   subset=dataset.train_subset if training else dataset.val_subset,
+                   feat_stride=dataset.feat_stride, num_frames=dataset.num_frames,
+                   default_fps=dataset.default_fps, file_prefix=dataset.file_prefix or "",
+                   file_ext=dataset.file_ext, resize_length=resize, training=training,
+                   max_seq_len=dataset.max_seq_len if training else None,
+                   trunc_thresh=dataset.trunc_thresh,
+                   crop_ratio=dataset.crop_ratio if training else None,
+                   input_dim=dataset.input_dim, generator=generator)
+
     @property
     def num_classes(self) -> int:
         return len(self.class_names)

@@ -1,6 +1,7 @@
 """JSON in and out: read a path or take a loaded mapping; write atomically (temp file + rename)."""
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from typing import Any, Mapping, Union
@@ -11,7 +12,8 @@ PathOrDict = Union[str, os.PathLike, Mapping[str, Any]]
 
 
 def read_json(source: PathOrDict, *, what: str = "JSON") -> tuple[dict, str]:
-    """``(data, description)`` from a JSON path or an already loaded mapping.
+    """``(data, description)`` from a JSON path (``.json``, or ``.json.gz`` compressed) or an
+    already loaded mapping.
 
     ``description`` is the path, or ``"<what dict>"`` for a mapping (used in error messages).
     """
@@ -20,7 +22,8 @@ def read_json(source: PathOrDict, *, what: str = "JSON") -> tuple[dict, str]:
     path = os.fspath(source)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what} file not found: {path}")
-    with open(path, "r", encoding="utf-8") as f:
+    opener = gzip.open if path.endswith(".gz") else open     # ".json.gz": gzip-compressed JSON
+    with opener(path, "rt", encoding="utf-8") as f:
         return json.load(f), path
 
 

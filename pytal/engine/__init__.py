@@ -1,10 +1,12 @@
 """Training, evaluation and inference loops, checkpoints.
 
     from pytal.engine import Trainer, infer_dataset
-    trainer = Trainer(cfg, "runs/x")          # cfg: the whole resolved config dict
+    trainer = Trainer(cfg, "runs/x")          # cfg: pytal.config.load_config(...)
     best = trainer.fit()                      # or fit(resume="runs/x/last.pt")
 
-Modules: ``settings`` (the ``train.*`` keys), ``schedule`` (warm-up + cosine), ``ema``
+The engine knows no concrete detector: it builds ``cfg.model.name`` through the registry and
+calls the protocol of :mod:`pytal.models.protocol` (``model(batch)``, ``model.predict(batch)``,
+``convert_state_dict``). Modules: ``schedule`` (warm-up + cosine), ``ema``
 (weight EMA), ``checkpoint`` (atomic save / load), ``data`` (datasets and loaders from the
 config), ``inference`` (detections JSON), ``loading`` (models from checkpoints, items
 from bare feature files), ``distributed`` (torchrun process groups, evaluation sharding and
@@ -19,9 +21,8 @@ from pytal.engine.ema import ModelEMA
 from pytal.engine.inference import detections_json, infer_batches, infer_dataset
 from pytal.engine.loading import class_names_of, feature_items, load_model
 from pytal.engine.schedule import WarmupCosine, build_scheduler
-from pytal.engine.settings import TrainSettings
 from pytal.engine.trainer import Trainer, param_groups, seed_everything
 
-__all__ = ["CHECKPOINT_FORMAT", "ModelEMA", "Trainer", "TrainSettings", "WarmupCosine",
+__all__ = ["CHECKPOINT_FORMAT", "ModelEMA", "Trainer", "WarmupCosine",
            "atomic_save", "build_dataset", "build_scheduler", "class_names_of", "feature_items", "load_model", "detections_json", "infer_batches",
            "infer_dataset", "load_checkpoint", "param_groups", "seed_everything"]

@@ -2,18 +2,19 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Mapping, Optional
+from typing import Optional
 
 import torch
 from torch.utils.data import DataLoader, Sampler
 
 from pytal.data.collate import collate
+from pytal.config import Config
 from pytal.data.dataset import FeatureDataset
 
 __all__ = ["build_dataset", "train_loader"]
 
 
-def build_dataset(cfg: Mapping[str, Any], split: str, *,
+def build_dataset(cfg: Config, split: str, *,
                   generator: Optional[torch.Generator] = None) -> FeatureDataset:
     """``split="train"``: ``dataset.train_subset`` with training crops (``max_seq_len``,
     ``trunc_thresh``, ``crop_ratio``; ``generator`` draws them); ``split="val"``:
@@ -21,21 +22,8 @@ def build_dataset(cfg: Mapping[str, Any], split: str, *,
     resizes every video to ``max_seq_len`` (or that many) steps."""
     if split not in ("train", "val"):
         raise ValueError(f"build_dataset: split must be 'train' or 'val', got {split!r}")
-    d = cfg["dataset"]
-    training = split == "train"
-    resize = d.get("resize_length")
-    if resize is None and d.get("force_upsampling"):
-        resize = d["max_seq_len"]          # ActivityNet-style: every video to max_seq_len steps
-    return FeatureDataset(
-        d["annotation_file"], d["feature_dir"],
-        subset=d["train_subset"] if training else d["val_subset"],
-        feat_stride=d.get("feat_stride"), num_frames=d.get("num_frames"),
-        default_fps=d.get("default_fps"), file_prefix=d.get("file_prefix") or "",
-        file_ext=d.get("file_ext", ".npy"), resize_length=resize,
-        training=training, max_seq_len=d.get("max_seq_len") if training else None,
-        trunc_thresh=d.get("trunc_thresh", 0.5),
-        crop_ratio=d.get("crop_ratio") if training else None,
-        input_dim=d.get("input_dim"), generator=generator)
+    return FeatureDataset.from_config(cfg.dataset, training=split == "train",
+                                      generator=generator)
 
 
 def train_loader(dataset: FeatureDataset, *, batch_size: int, num_workers: int,

@@ -9,18 +9,18 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from pytal.data.batch import Batch
 from pytal.data.collate import collate
 
 __all__ = ["DETECTIONS_VERSION", "detections_json", "infer_dataset", "infer_batches"]
 
 DETECTIONS_VERSION = "pytal-1"
-METADATA_KEYS = ("video_id", "fps", "duration", "feat_stride", "feat_num_frames")
 
 
 def detections_json(detections: Iterable[Mapping[str, Any]],
                     class_names: Sequence[str]) -> dict[str, Any]:
     """ActivityNet submission ``{"version", "results": {video_id: [{"label", "score",
-    "segment": [start, end]}]}, "external_data": {}}`` from ``model.detect`` outputs (dicts with
+    "segment": [start, end]}]}, "external_data": {}}`` from ``model.predict`` outputs (dicts with
     ``video_id``, ``segments`` (M, 2) seconds, ``scores`` (M,), ``labels`` (M,) class ids);
     ``class_names[i]`` names class id ``i``. Every video appears, possibly with no entry."""
     results: dict[str, list[dict[str, Any]]] = {}
@@ -44,18 +44,20 @@ def detections_json(detections: Iterable[Mapping[str, Any]],
 def infer_batches(model: nn.Module, batches: Iterable[Mapping[str, Any]], *,
                   device: torch.device | str = "cpu", progress: bool = False,
                   total: Optional[int] = None) -> list[dict[str, Any]]:
-    """``model.detect`` over collated batches (``feats`` (B, C, T), ``masks`` (B, 1, T) and the
-    metadata lists); returns one detection dict per video, on the CPU. The model is put in
-    eval mode and restored afterwards."""
+    """``model.predict`` over collated batches (``feats`` (B, C, T), ``masks`` (B, 1, T) and the
+    metadata lists, as :func:`pytal.data.collate.collate` gives, or :class:`pytal.data.Batch`);
+    returns one detection dict per video, on the CPU. The model is put in eval mode and
+    restored afterwards."""
     was_training = model.training
     model.eval()
     out: list[dict[str, Any]] = []
     try:
         for batch in tqdm(batches, total=total, desc="infer", disable=not progress, leave=False):
-            feats = batch["feats"].to(device)
-            masks = batch["masks"].to(device)
-            meta = [{k: batch[k][i] for k in METADATA_KEYS} for i in range(feats.shape[0])]
-            for det in model.detect(feats, masks, meta):
+            if not isinstance(batch, Batch):
+                batch = Batch.from_collated(batch)
+            batch = Batch(batch.feats.to(device), batch.masks.to(device),
+                          metadata=batch.metadata)            # inference needs no ground truth
+            for det in model.predict(batch):
                 out.append({k: (v.cpu() if isinstance(v, torch.Tensor) else v)
                             for k, v in det.items()})
     finally:

@@ -1,25 +1,26 @@
-"""Models from checkpoint files (pytal's, or the CLTDR-GMG public code's), and inference
+"""Models from checkpoint files (pytal's, or foreign ones a detector converts), and inference
 items from bare feature files."""
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional
 
 import torch
 from torch import nn
 
+from pytal.config import Config, Overrides, config_from_dict, load_config
 from pytal.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 
 __all__ = ["load_model", "class_names_of", "feature_items"]
 
 
-def class_names_of(cfg: dict, ckpt: Optional[dict] = None) -> list[str]:
+def class_names_of(cfg: Config, ckpt: Optional[dict] = None) -> list[str]:
     """Class names for label ids: the checkpoint's, else the config's annotation file's, else
     ``"0" .. "C-1"``."""
     if ckpt is not None and ckpt.get("class_names"):
         return list(ckpt["class_names"])
-    num = int(cfg["dataset"]["num_classes"])
-    path = cfg["dataset"].get("annotation_file")
+    num = cfg.dataset.num_classes
+    path = cfg.dataset.annotation_file
     if path and os.path.isfile(path):
         from pytal.data.annotations import load_annotations, resolve_labels
         names, _ = resolve_labels(load_annotations(path))
@@ -28,16 +29,15 @@ def class_names_of(cfg: dict, ckpt: Optional[dict] = None) -> list[str]:
     return [str(i) for i in range(num)]
 
 
-def load_model(ckpt_path: str, *, config: Optional[str] = None, overrides: Sequence[str] = (),
+def load_model(ckpt_path: str, *, config: Optional[str] = None, overrides: Overrides = (),
                weights: str = "ema", device: torch.device | str = "cpu"
-               ) -> tuple[nn.Module, dict, list[str]]:
+               ) -> tuple[nn.Module, Config, list[str]]:
     """``(model in eval mode, resolved config, class names)`` from a checkpoint.
 
     A pytal checkpoint carries its config (``config`` replaces it, ``overrides`` apply on top);
-    a public-code CLTDR-GMG checkpoint (``{"state_dict", "state_dict_ema", ...}``) needs
-    ``config`` and is converted with ``convert_release_checkpoint`` (``weights="ema"`` first,
+    a foreign checkpoint (e.g. the public code of the detector's authors) needs ``config`` and
+    is converted by the detector's ``convert_state_dict`` hook (``weights="ema"`` first,
     ``"raw"`` for the others)."""
-    from pytal.config import apply_overrides, load_config, validate_config
     from pytal.models import build_model
 
     ckpt = load_checkpoint(ckpt_path, map_location="cpu")
@@ -45,28 +45,27 @@ def load_model(ckpt_path: str, *, config: Optional[str] = None, overrides: Seque
         if config is not None:
             cfg = load_config(config, overrides)
         else:
-            cfg = apply_overrides(ckpt["config"], overrides)
-            validate_config(cfg)
+            cfg = config_from_dict(ckpt["config"], overrides, source=f"checkpoint {ckpt_path}")
         model = build_model(cfg)
         model.load_state_dict(ckpt["model"])
-    elif "state_dict" in ckpt or "state_dict_ema" in ckpt:
-        if config is None:
-            raise ValueError(f"checkpoint {ckpt_path}: a public-code checkpoint carries no pytal "
-                             "config; pass --config (e.g. cltdr_gmg_thumos --override "
-                             "model.variant=release)")
-        from pytal.models.cltdr_gmg import convert_release_checkpoint, extract_release_state_dict
-        cfg = load_config(config, overrides)
-        model = build_model(cfg)
-        model.load_state_dict(convert_release_checkpoint(extract_release_state_dict(ckpt, weights)))
-        ckpt = None
-    else:
+        return model.to(device).eval(), cfg, class_names_of(cfg, ckpt)
+    if config is None:
+        raise ValueError(f"checkpoint {ckpt_path}: not a pytal checkpoint (format "
+                         f"{CHECKPOINT_FORMAT!r}); a foreign checkpoint carries no pytal config: "
+                         "pass --config (e.g. cltdr_gmg_thumos --override model.variant=release)")
+    cfg = load_config(config, overrides)
+    model = build_model(cfg)
+    convert = getattr(type(model), "convert_state_dict", None)
+    state = convert(ckpt, weights) if convert is not None else None
+    if state is None:
         raise ValueError(f"checkpoint {ckpt_path}: neither a pytal checkpoint (format "
-                         f"{CHECKPOINT_FORMAT!r}) nor a public-code one (state_dict / "
-                         f"state_dict_ema); keys: {sorted(ckpt)[:8]}")
-    return model.to(device).eval(), cfg, class_names_of(cfg, ckpt)
+                         f"{CHECKPOINT_FORMAT!r}) nor one that model {cfg.model.name!r} converts; "
+                         f"keys: {sorted(ckpt)[:8]}")
+    model.load_state_dict(state)
+    return model.to(device).eval(), cfg, class_names_of(cfg, None)
 
 
-def feature_items(path: str, cfg: dict) -> Iterator[dict[str, Any]]:
+def feature_items(path: str, cfg: Config) -> Iterator[dict[str, Any]]:
     """Inference items (as :class:`~pytal.data.FeatureDataset` gives, without ground truth)
     for one feature file or every ``dataset.file_ext`` file of a folder. A video's fps and
     duration come from ``dataset.annotation_file`` when it lists the video, else from
@@ -75,8 +74,8 @@ def feature_items(path: str, cfg: dict) -> Iterator[dict[str, Any]]:
     from pytal.data.features import load_features
     from pytal.data.timing import FeatureGrid
 
-    d = cfg["dataset"]
-    ext, prefix = d.get("file_ext", ".npy"), d.get("file_prefix") or ""
+    d = cfg.dataset
+    ext, prefix = d.file_ext, d.file_prefix or ""
     if os.path.isdir(path):
         files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith(ext))
         if not files:
@@ -86,7 +85,7 @@ def feature_items(path: str, cfg: dict) -> Iterator[dict[str, Any]]:
     else:
         raise FileNotFoundError(f"features not found: {path}")
     known = {}
-    ann = d.get("annotation_file")
+    ann = d.annotation_file
     if ann and os.path.isfile(ann):
         known = load_annotations(ann).videos
     for file in files:
@@ -95,12 +94,12 @@ def feature_items(path: str, cfg: dict) -> Iterator[dict[str, Any]]:
         video_id = video_id[:-len(ext)] if video_id.endswith(ext) else os.path.splitext(video_id)[0]
         feats = load_features(file)
         video = known.get(video_id)
-        fps = video.fps if video is not None and video.fps is not None else d.get("default_fps")
+        fps = video.fps if video is not None and video.fps is not None else d.default_fps
         if fps is None:
             raise ValueError(f"{file}: video {video_id!r} is not in dataset.annotation_file and "
                              "dataset.default_fps is not set; pass --override "
                              "dataset.default_fps=<frames per second>")
-        grid = FeatureGrid(float(fps), d["feat_stride"], d["num_frames"])
+        grid = FeatureGrid(float(fps), d.feat_stride, d.num_frames)
         duration = video.duration if video is not None else grid.covered_seconds(feats.shape[1])
         yield {"video_id": video_id, "feats": feats, "fps": grid.fps, "duration": float(duration),
                "feat_stride": grid.feat_stride, "feat_num_frames": grid.num_frames}

@@ -18,6 +18,8 @@ from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
+from pytal.config import Config
+from pytal.data.batch import Batch
 from pytal.data.jsonio import write_json
 from pytal.engine.amp import MixedPrecision
 from pytal.engine.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
@@ -27,7 +29,6 @@ from pytal.engine.distributed import (all_gather_objects, barrier, broadcast_obj
 from pytal.engine.ema import ModelEMA
 from pytal.engine.inference import infer_dataset
 from pytal.engine.schedule import build_scheduler
-from pytal.engine.settings import TIOU_DEFAULT, TrainSettings
 
 __all__ = ["Trainer", "param_groups", "seed_everything"]
 
@@ -70,14 +71,16 @@ class Trainer:
     """Train a detector built from ``cfg`` and evaluate it on ``dataset.val_subset``.
 
     Args:
-        cfg: the whole resolved config dict (``model``, ``dataset``, ``train``, ``test``).
+        cfg: the typed config (:func:`pytal.config.load_config`): ``model`` builds the
+            detector, ``dataset`` the data, ``train`` the loop, ``eval`` the evaluation.
         output_dir: run folder: ``last.pt`` (resumable), ``best.pt`` (selected weights),
             ``metrics.json`` (the best evaluation: :func:`pytal.evaluation.evaluate`'s dict
             plus ``epoch``), ``history.json``, ``detections.json`` (val subset, best model),
             ``train.log``. ``None``: nothing is written.
         device: where to train. progress: tqdm bars.
         model: a prebuilt model (default ``pytal.models.build_model(cfg)``, seeded with
-            ``train.seed``).
+            ``train.seed``). Any detector of :mod:`pytal.models.protocol`: the trainer calls
+            ``model(batch)`` for the losses and ``model.predict(batch)`` to evaluate.
 
     ``fit()`` runs ``train.epochs`` epochs; ``fit(resume=path)`` continues from a ``last.pt``
     exactly as if never interrupted (model, EMA, optimiser, scheduler, epoch, every RNG, the
@@ -98,13 +101,16 @@ class Trainer:
     resume with the same number of processes.
     """
 
-    def __init__(self, cfg: Mapping[str, Any], output_dir: Optional[str] = None, *,
+    def __init__(self, cfg: Config, output_dir: Optional[str] = None, *,
                  device: torch.device | str = "cpu", progress: bool = True,
                  model: Optional[nn.Module] = None) -> None:
         from pytal.models import build_model
 
+        if not isinstance(cfg, Config):
+            raise TypeError("Trainer: expected a pytal.config.Config (pytal.config.load_config), "
+                            f"got {type(cfg).__name__}")
         self.cfg = cfg
-        self.settings = s = TrainSettings.from_dict(cfg)
+        self.settings = s = cfg.train
         self.output_dir = output_dir
         self.device = torch.device(device)
         self.amp = MixedPrecision(s.amp, self.device)      # fp16 on a CPU fails here, early
@@ -176,7 +182,7 @@ class Trainer:
         collective (every rank must call it); ``ranks`` then lists every rank's RNG and loss
         normaliser state (``rng`` and ``loss_normalizer`` are rank 0's)."""
         ranks = all_gather_objects(self._rank_state())
-        state = {"format": CHECKPOINT_FORMAT, "config": dict(self.cfg), "epoch": self.epoch,
+        state = {"format": CHECKPOINT_FORMAT, "config": self.cfg.to_dict(), "epoch": self.epoch,
                  "model": self.model.state_dict(),
                  "ema": None if self.ema is None else self.ema.state_dict(),
                  "optimizer": self.optimizer.state_dict(),
@@ -261,9 +267,7 @@ class Trainer:
                    disable=not self.progress, leave=False)
         for batch in bar:
             with self.amp.autocast():
-                losses = model(batch["feats"].to(self.device), batch["masks"].to(self.device),
-                               [x.to(self.device) for x in batch["segments"]],
-                               [x.to(self.device) for x in batch["labels"]])
+                losses = model(Batch.from_collated(batch).to(self.device))
             loss = losses["loss"]
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {self.epoch + 1}: non-finite loss {loss.item()}")
@@ -288,7 +292,7 @@ class Trainer:
 
     def evaluate(self, model: Optional[nn.Module] = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """``(metrics, detections)`` of ``model`` (default :meth:`eval_model`) on
-        ``dataset.val_subset``, at ``test.tiou_thresholds``. Distributed: a collective; each
+        ``dataset.val_subset``, at ``eval.tiou_thresholds``. Distributed: a collective; each
         rank infers its shard of the videos and every rank returns the same result."""
         model = self.eval_model() if model is None else model
         info, val = self.dist, self.val_set
@@ -307,10 +311,9 @@ class Trainer:
 
         metrics = None
         if self.dist.is_main:
-            tious = self.cfg.get("test", {}).get("tiou_thresholds", TIOU_DEFAULT)
-            metrics = evaluate(self.cfg["dataset"]["annotation_file"], detections,
-                               subset=self.cfg["dataset"]["val_subset"],
-                               tiou_thresholds=list(tious))
+            data = self.cfg.dataset
+            metrics = evaluate(data.annotation_file, detections, subset=data.val_subset,
+                               tiou_thresholds=list(self.cfg.eval.tiou_thresholds))
         return broadcast_object(metrics), dict(detections)
 
     def evaluate_and_select(self) -> dict[str, Any]:
@@ -326,7 +329,7 @@ class Trainer:
         if self.best is None or metrics["average_mAP"] > self.best["average_mAP"]:
             self.best = metrics
             if writes:
-                atomic_save({"format": CHECKPOINT_FORMAT, "config": dict(self.cfg),
+                atomic_save({"format": CHECKPOINT_FORMAT, "config": self.cfg.to_dict(),
                              "epoch": self.epoch, "model": self.eval_model().state_dict(),
                              "class_names": list(self.val_set.class_names)},
                             os.path.join(self.output_dir, BEST))

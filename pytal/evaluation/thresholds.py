@@ -1,16 +1,30 @@
-"""tIoU threshold sets: the usual presets and the ``start:stop:step`` notation of the CLI."""
+"""tIoU threshold sets: the presets of the usual datasets (defined here only), the preset of a
+dataset name, and the ``start:stop:step`` notation of the CLI."""
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 #: THUMOS14 protocol: 0.3, 0.4, ..., 0.7.
 THUMOS14_TIOU = (0.3, 0.4, 0.5, 0.6, 0.7)
 #: ActivityNet protocol: 0.5, 0.55, ..., 0.95.
 ACTIVITYNET_TIOU = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+#: EPIC-Kitchens protocol: 0.1, 0.2, ..., 0.5.
+EPIC_TIOU = (0.1, 0.2, 0.3, 0.4, 0.5)
 
 PRESETS = {"thumos14": THUMOS14_TIOU, "thumos": THUMOS14_TIOU,
-           "activitynet": ACTIVITYNET_TIOU, "anet": ACTIVITYNET_TIOU}
+           "activitynet": ACTIVITYNET_TIOU, "anet": ACTIVITYNET_TIOU, "epic": EPIC_TIOU}
+
+
+def dataset_tiou_thresholds(name: Optional[str]) -> Optional[tuple[float, ...]]:
+    """The preset of a dataset name: names starting with ``thumos`` -> THUMOS14's,
+    ``activitynet`` or ``anet`` -> ActivityNet's, ``epic`` -> EPIC-Kitchens'
+    (case-insensitive, e.g. ``thumos14_synthetic``, ``activitynet13``); else None."""
+    text = (name or "").strip().lower()
+    for prefix in ("thumos", "activitynet", "anet", "epic"):
+        if text.startswith(prefix):
+            return PRESETS[prefix]
+    return None
 
 ThresholdSpec = Union[str, float, Sequence[float]]
 

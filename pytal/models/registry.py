@@ -1,20 +1,28 @@
-"""Detector registry: ``register_model(name)`` and ``build_model(cfg)``."""
+"""Detector registry: ``register_model(name)``, ``build_model(cfg)``, ``model_class(name)``."""
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, TypeVar
+import dataclasses
+from typing import Any, Callable, TypeVar
 
-from torch import nn
+from pytal.models.protocol import ModelConfig
 
-__all__ = ["register_model", "build_model", "registered_models"]
+__all__ = ["build_model", "model_class", "register_model", "registered_models"]
 
-_MODELS: dict[str, Callable[[Mapping[str, Any]], nn.Module]] = {}
+_MODELS: dict[str, type] = {}
 M = TypeVar("M", bound=type)
 
 
 def register_model(name: str) -> Callable[[M], M]:
     """Class decorator registering a detector under ``name`` (the config's ``model.name``).
-    The class is built as ``cls(cfg)`` with the whole config dict."""
+    The class needs a ``config_class`` (a dataclass subclassing
+    :class:`~pytal.models.protocol.ModelConfig`) and is built as ``cls(cfg)`` from the whole
+    typed config; see :mod:`pytal.models.protocol`."""
     def decorator(cls: M) -> M:
+        config_class = getattr(cls, "config_class", None)
+        if not (isinstance(config_class, type) and dataclasses.is_dataclass(config_class)
+                and issubclass(config_class, ModelConfig)):
+            raise TypeError(f"register_model({name!r}): {cls.__qualname__}.config_class must be "
+                            "a dataclass subclassing pytal.models.protocol.ModelConfig")
         if name in _MODELS and _MODELS[name] is not cls:
             raise ValueError(f"register_model: a model named {name!r} is already registered "
                              f"({_MODELS[name].__qualname__})")
@@ -28,14 +36,18 @@ def registered_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def build_model(cfg: Mapping[str, Any]) -> nn.Module:
-    """Build the detector named by ``cfg["model"]["name"]`` from the whole config dict."""
-    model_cfg = cfg.get("model") if isinstance(cfg, Mapping) else None
-    if not isinstance(model_cfg, Mapping) or "name" not in model_cfg:
-        raise KeyError("build_model: the config has no model.name (expected a dict with a "
-                       f"'model' section naming one of {registered_models()})")
-    name = model_cfg["name"]
+def model_class(name: str) -> type:
+    """The detector class registered as ``name``."""
     if name not in _MODELS:
-        raise KeyError(f"build_model: unknown model.name {name!r}; known models: "
-                       f"{registered_models()}")
-    return _MODELS[name](cfg)
+        raise KeyError(f"unknown model.name {name!r}; known models: {registered_models()}")
+    return _MODELS[name]
+
+
+def build_model(cfg: Any) -> Any:
+    """Build the detector named by ``cfg.model.name`` from the typed config
+    (:class:`pytal.config.Config`)."""
+    model = getattr(cfg, "model", None)
+    if not isinstance(model, ModelConfig):
+        raise TypeError("build_model: expected a pytal.config.Config (pytal.config.load_config "
+                        f"or config_from_dict), got {type(cfg).__name__}")
+    return model_class(model.name)(cfg)

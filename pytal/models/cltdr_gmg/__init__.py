@@ -18,7 +18,7 @@ What the assembled model (``pytal.models.CLTDRGMG``, registered as ``"cltdr_gmg"
 
 Remaining gaps (as of this assembly):
 
-* ActivityNet's external video-level class scores (``test.ext_score_file``, the release's
+* ActivityNet's external video-level class scores (``eval.ext_score_file``, the release's
   score fusion for its class-agnostic ``num_classes: 1`` setting) are not applied by
   ``detect``; the training engine / evaluation must do it.
 * For inputs longer than ``max_seq_len`` the release pads to a multiple of
@@ -27,27 +27,25 @@ Remaining gaps (as of this assembly):
 * Padding invariance is exact only up to ``max_seq_len``: beyond it the padded length (and so
   the GMG blocks' FFT length and GroupNorm statistics) follows the longest video of the batch.
 * ``model.gmg_k`` and ``model.max_buffer_len_factor`` are accepted and ignored (the release
-  block never uses its ``k``; pytal's point generator needs no buffer). ``train.dropout`` is
+  block never uses its ``k``; pytal's point generator needs no buffer). ``model.dropout`` is
   unused, as in the release.
 * The EMA loss normaliser is a plain attribute (``model.loss_normalizer``), not in the
   state dict; the engine should checkpoint ``loss_normalizer.state_dict()``.
 * The paper variant mixes its losses with ``model.refined_loss_weight`` too (the paper gives
   no weighting) and updates the normaliser once per step.
 
-Package layout (one job per module):
+Package layout (one job per module; the parts any point-based detector shares, i.e. points,
+label assignment, losses, conv towers / classification head, candidate selection, NMS and
+seconds, are in :mod:`pytal.models.common`):
 
-* ``points``      pyramid points ``[t, range_lo, range_hi, stride]`` (input feature steps)
-* ``assignment``  centre sampling, regression ranges, min-length ties -> class / offset targets
-* ``losses``      sigmoid focal, varifocal, 1D GIoU / DIoU (centre-offset form), IoU weighting,
-                  EMA loss normaliser, and one branch's normalised losses (``branch_losses``)
 * ``decoder``     Decoupled Classification / Regression Modules, Cross-Layer Feature Fusion
-* ``heads``       ClassificationHead, TridentHead (logits for ``pytal.ops.trident_decode``), RefineHead
+* ``heads``       TridentHead (logits for ``pytal.ops.trident_decode``), RefineHead
 * ``refinement``  refined scores (paper vs release) and refined boundaries
-* ``inference``   per-level candidate selection, segments from distances, feature steps -> seconds
 * ``convert``     ``convert_release_checkpoint``: public-code state dicts -> pytal names
-* ``config``      ``CLTDRGMGConfig``: the config keys the model reads, validated (errors name the key)
+* ``config``      ``CLTDRGMGConfig``: the ``model.*`` keys, their types and defaults
 * ``encoder``     ``GMGEncoder`` (projection, position embedding, GMG stem and branch), ``PyramidNorm``
-* ``model``       ``CLTDRGMG``: the assembled detector, its training losses and ``detect``
+* ``model``       ``CLTDRGMG``: the assembled detector, its training losses, ``detect`` and the
+                  protocol of :mod:`pytal.models.protocol` (``forward(batch)``, ``predict``)
 
 Module names of the assembled ``pytal.models.CLTDRGMG`` (the contract ``convert`` relies on)::
 
@@ -129,26 +127,17 @@ from the paper's equations (or where the paper is silent), found by reading it:
 """
 from __future__ import annotations
 
-from .assignment import assign_targets, assign_targets_batch
 from .config import CLTDRGMGConfig
 from .convert import convert_release_checkpoint, extract_release_state_dict
 from .decoder import CrossLayerFusion, DecoupledClassification, DecoupledRegression
 from .encoder import GMGEncoder, PyramidNorm, sinusoid_position_embedding
-from .heads import ClassificationHead, ConvTower, OffsetHead, RefineHead, TridentHead
-from .inference import drop_short, feature_steps_to_seconds, segments_from_offsets, select_candidates
-from .losses import (LossNormalizer, branch_losses, ctr_diou_loss_1d, ctr_giou_loss_1d,
-                     ctr_iou_1d, positive_entries, sigmoid_focal_loss, varifocal_loss)
-from .points import PointGenerator, pyramid_strides
+from .heads import OffsetHead, RefineHead, TridentHead
 from .refinement import VARIANTS, refine_offsets, refined_logits, refined_scores
 from .model import CLTDRGMG
 
 __all__ = [
     "CLTDRGMG", "CLTDRGMGConfig", "GMGEncoder", "PyramidNorm", "sinusoid_position_embedding",
-    "VARIANTS", "assign_targets", "assign_targets_batch", "convert_release_checkpoint",
-    "extract_release_state_dict", "CrossLayerFusion", "DecoupledClassification",
-    "DecoupledRegression", "ClassificationHead", "ConvTower", "OffsetHead", "RefineHead",
-    "TridentHead", "LossNormalizer", "branch_losses", "positive_entries", "ctr_diou_loss_1d", "ctr_giou_loss_1d", "ctr_iou_1d",
-    "sigmoid_focal_loss", "varifocal_loss", "PointGenerator", "pyramid_strides",
-    "refine_offsets", "refined_logits", "refined_scores", "select_candidates",
-    "segments_from_offsets", "drop_short", "feature_steps_to_seconds",
+    "VARIANTS", "convert_release_checkpoint", "extract_release_state_dict", "CrossLayerFusion",
+    "DecoupledClassification", "DecoupledRegression", "OffsetHead", "RefineHead", "TridentHead",
+    "refine_offsets", "refined_logits", "refined_scores",
 ]

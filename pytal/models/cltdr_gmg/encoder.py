@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pytal.models.cltdr_gmg.heads import ConvTower
+from pytal.models.common.heads import ConvTower
 from pytal.nn import ChannelLayerNorm, GMGBlock
 
 __all__ = ["GMGEncoder", "PyramidNorm", "sinusoid_position_embedding"]

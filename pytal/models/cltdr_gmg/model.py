@@ -1,30 +1,29 @@
 """The assembled CLTDR-GMG detector, registered as ``"cltdr_gmg"``."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pytal.models.cltdr_gmg.assignment import assign_targets_batch
-from pytal.models.cltdr_gmg.config import NMS_METHODS, CLTDRGMGConfig
+from pytal.data.batch import Batch
+from pytal.models.cltdr_gmg.config import CLTDRGMGConfig
+from pytal.models.cltdr_gmg.convert import convert_release_checkpoint, extract_release_state_dict
 from pytal.models.cltdr_gmg.decoder import (CrossLayerFusion, DecoupledClassification,
                                             DecoupledRegression)
 from pytal.models.cltdr_gmg.encoder import GMGEncoder, PyramidNorm
 from pytal.models.cltdr_gmg.heads import ClassificationHead, RefineHead, TridentHead
-from pytal.models.cltdr_gmg.inference import (drop_short, feature_steps_to_seconds,
-                                              segments_from_offsets, select_candidates)
-from pytal.models.cltdr_gmg.losses import LossNormalizer, branch_losses, positive_entries
-from pytal.models.cltdr_gmg.points import POINT_STRIDE, POINT_T, PointGenerator, pyramid_strides
 from pytal.models.cltdr_gmg.refinement import refine_offsets, refined_logits, refined_scores
+from pytal.models.common.assignment import assign_targets_batch
+from pytal.models.common.decoding import (check_metadata, detections_in_seconds, drop_short,
+                                          segments_from_offsets, select_candidates)
+from pytal.models.common.losses import LossNormalizer, branch_losses, positive_entries
+from pytal.models.common.points import POINT_STRIDE, POINT_T, PointGenerator, pyramid_strides
 from pytal.models.registry import register_model
 from pytal.ops import trident_decode
-from pytal.postprocess import batched_nms
 
 __all__ = ["CLTDRGMG"]
-
-_METADATA_KEYS = ("video_id", "fps", "duration", "feat_stride", "feat_num_frames")
 
 
 class _HeadOutputs:
@@ -45,8 +44,8 @@ class CLTDRGMG(nn.Module):
     decoder (decoupled classification / regression, cross-layer fusion) -> classification,
     Trident and refinement heads.
 
-    Build it with ``CLTDRGMG(cfg)`` or ``pytal.models.build_model(cfg)`` from a whole config
-    dict (``pytal/configs/cltdr_gmg_*.yaml``); ``model.variant`` picks ``"paper"`` (the paper's
+    Build it with ``pytal.models.build_model(cfg)`` (or ``CLTDRGMG(cfg)``) from a typed config
+    (``pytal.config.load_config("cltdr_gmg_thumos")``); ``model.variant`` picks ``"paper"`` (the paper's
     equations, masked decoder) or ``"release"`` (what the authors' public code computes; its
     checkpoints load with ``convert_release_checkpoint``). See the package docstring for the
     differences.
@@ -61,9 +60,13 @@ class CLTDRGMG(nn.Module):
     how far the caller padded it (while T <= max_seq_len). Padded steps (``masks`` False) are
     zeroed before the encoder; the caller may pad with anything.
 
+    The protocol of :mod:`pytal.models.protocol`: ``model(batch)`` gives the training losses
+    and ``model.predict(batch)`` the detections in seconds of a :class:`pytal.data.Batch`; both
+    call the tensor-level methods below.
+
     Training (``model.train()``)::
 
-        losses = model(feats, masks, segments, labels)
+        losses = model.losses(feats, masks, segments, labels)
         losses["loss"].backward()
 
     * ``feats``: (B, C_in, T) float; ``masks``: (B, 1, T) bool, True at valid steps.
@@ -86,11 +89,12 @@ class CLTDRGMG(nn.Module):
       ``(i * feat_stride + feat_num_frames / 2) / fps`` seconds.
     * returns a list of B dicts ``{"video_id", "segments" (M, 2) seconds clipped to
       [0, duration], "scores" (M,), "labels" (M,) int64}``, sorted by score, on the model's
-      device. Per level: refined scores above ``test.pre_nms_thresh``, at most
-      ``test.pre_nms_topk`` per video; Trident decoding (``pytal.ops.trident_decode``, index
+      device. Per level: refined scores above ``eval.pre_nms_thresh``, at most
+      ``eval.pre_nms_topk`` per video; Trident decoding (``pytal.ops.trident_decode``, index
       form) of those candidates only; boundary refinement; segments not longer than
-      ``test.duration_thresh`` feature steps dropped; then one ``pytal.postprocess.batched_nms``
-      call for the whole batch (``test.nms_method``, ``iou_threshold``, ``nms_sigma``,
+      ``eval.duration_thresh`` feature steps dropped; then one ``pytal.postprocess.batched_nms``
+      call for the whole batch (``pytal.models.common.decoding.detections_in_seconds``:
+      ``eval.nms_method``, ``iou_threshold``, ``nms_sigma``,
       ``min_score``, ``multiclass_nms``, ``max_seg_num``, and ``voting_thresh``, which as in
       the public code only acts with class-agnostic NMS).
 
@@ -98,33 +102,37 @@ class CLTDRGMG(nn.Module):
     analysis).
     """
 
-    #: Validates the config keys this detector reads (``pytal.config`` uses it too).
+    #: The ``model.*`` keys (``pytal.config`` reads the model section into it).
     config_class = CLTDRGMGConfig
 
-    def __init__(self, cfg: Mapping[str, Any]) -> None:
+    def __init__(self, cfg: Any) -> None:
         super().__init__()
-        c = cfg if isinstance(cfg, CLTDRGMGConfig) else CLTDRGMGConfig.from_dict(cfg)
+        c, d = cfg.model, cfg.dataset
+        if not isinstance(c, CLTDRGMGConfig):
+            raise TypeError(f"CLTDRGMG: expected a typed config whose model section is a "
+                            f"CLTDRGMGConfig, got {type(c).__name__}")
         self.config = c
+        self.protocol = cfg.eval                 # inference settings (eval.*)
         self.variant = c.variant
         release = c.variant == "release"
         levels = c.num_levels
         self.strides = pyramid_strides(levels, c.scale_factor)
         self.total_stride = self.strides[-1]
-        self.max_seq_len = c.max_seq_len
-        self.num_classes = c.num_classes
-        self.input_dim = c.input_dim
+        self.max_seq_len = d.max_seq_len
+        self.num_classes = d.num_classes
+        self.input_dim = d.input_dim
         self.input_noise = c.input_noise
         self.refined_loss_weight = c.refined_loss_weight
         self.points = PointGenerator(self.strides, c.regression_range)
         self.loss_normalizer = LossNormalizer(c.init_loss_norm, c.loss_norm_momentum)
 
         self.encoder = GMGEncoder(
-            c.input_dim, c.embd_dim, c.backbone_arch, scale_factor=c.scale_factor,
+            d.input_dim, c.embd_dim, c.backbone_arch, scale_factor=c.scale_factor,
             embd_kernel_size=c.embd_kernel_size, embd_with_ln=c.embd_with_ln,
-            kernel_size=c.gmg_kernel_size, mlp_dim=c.gmg_mlp_dim,
+            kernel_size=c.gmg_kernel_size, mlp_dim=c.mlp_dim,
             init_conv_vars=c.gmg_init_conv_vars, path_pdrop=c.droppath,
             downsample_type=c.downsample_type, gating=c.variant, use_abs_pe=c.use_abs_pe,
-            max_len=c.max_seq_len)
+            max_len=d.max_seq_len)
         self.neck = PyramidNorm(c.embd_dim, levels, c.fpn_with_ln)
         masked = not release
         self.cls_decoupler = DecoupledClassification(c.embd_dim, masked=masked)
@@ -132,14 +140,14 @@ class CLTDRGMG(nn.Module):
         self.fusion = CrossLayerFusion(c.embd_dim, masked=masked)
         head = dict(num_layers=c.head_num_layers, kernel_size=c.head_kernel_size,
                     with_ln=c.head_with_ln)
-        self.cls_head = ClassificationHead(c.embd_dim, c.head_dim, c.num_classes,
+        self.cls_head = ClassificationHead(c.embd_dim, c.head_dim, d.num_classes,
                                            prior_prob=c.cls_prior_prob,
                                            empty_cls=c.head_empty_cls, **head)
-        self.trident_head = TridentHead(c.embd_dim, c.head_dim, levels, c.num_classes,
+        self.trident_head = TridentHead(c.embd_dim, c.head_dim, levels, d.num_classes,
                                         c.num_bins, boundary_kernel_size=c.boundary_kernel_size,
                                         prior_prob=c.cls_prior_prob,
                                         empty_cls=c.head_empty_cls, **head)
-        self.refine_head = RefineHead(c.embd_dim, c.head_dim, c.num_classes,
+        self.refine_head = RefineHead(c.embd_dim, c.head_dim, d.num_classes,
                                       offset_kernel_size=c.refine_offset_kernel_size, **head)
 
     # ------------------------------------------------------------------ shared forward
@@ -192,10 +200,32 @@ class CLTDRGMG(nn.Module):
         points = self.points.from_features(pyramid)
         return _HeadOutputs(cls, start, end, offset, refine, ds, de), level_masks, points
 
+    # ------------------------------------------------------------------ protocol
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Training losses of a :class:`~pytal.data.Batch` (see :meth:`losses`)."""
+        if batch.segments is None or batch.labels is None:
+            raise ValueError("CLTDRGMG: a training batch needs segments and labels")
+        return self.losses(batch.feats, batch.masks, batch.segments, batch.labels)
+
+    @torch.no_grad()
+    def predict(self, batch: Batch) -> list[dict[str, Any]]:
+        """Detections in seconds per video of a :class:`~pytal.data.Batch` (see :meth:`detect`)."""
+        return self.detect(batch.feats, batch.masks, batch.metadata)
+
+    @classmethod
+    def convert_state_dict(cls, checkpoint: Mapping[str, Any], weights: str = "ema"
+                           ) -> Optional[dict[str, torch.Tensor]]:
+        """pytal weights from a checkpoint of the authors' public code (``{"state_dict",
+        "state_dict_ema", ...}``; ``weights``: ``"ema"`` first, or ``"raw"``); None for any
+        other checkpoint."""
+        if "state_dict" not in checkpoint and "state_dict_ema" not in checkpoint:
+            return None
+        return convert_release_checkpoint(extract_release_state_dict(checkpoint, weights))
+
     # ------------------------------------------------------------------ training
-    def forward(self, feats: torch.Tensor, masks: torch.Tensor,
-                segments: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]
-                ) -> dict[str, torch.Tensor]:
+    def losses(self, feats: torch.Tensor, masks: torch.Tensor,
+               segments: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]
+               ) -> dict[str, torch.Tensor]:
         """Training losses; see the class docstring for shapes and units."""
         out, level_masks, points = self.forward_heads(feats, masks)
         segments, labels = self._targets_input(segments, labels, feats.shape[0], feats.device)
@@ -274,52 +304,25 @@ class CLTDRGMG(nn.Module):
     def detect(self, feats: torch.Tensor, masks: torch.Tensor,
                metadata: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Detections in seconds per video; see the class docstring."""
-        _check_metadata(metadata, feats.shape[0] if isinstance(feats, torch.Tensor) else -1)
+        check_metadata(metadata, feats.shape[0] if isinstance(feats, torch.Tensor) else -1,
+                       "CLTDRGMG.detect")
         out, level_masks, points = self.forward_heads(feats, masks)
-        c = self.config
+        e = self.protocol
         segs, scores, labels, videos = [], [], [], []
         for level, pts in enumerate(points):
             prob = refined_scores(out.cls[level], out.refine[level], self.variant)
             b, t, k, score = select_candidates(prob.transpose(1, 2), level_masks[level][:, 0],
-                                               threshold=c.pre_nms_thresh, topk=c.pre_nms_topk)
+                                               threshold=e.pre_nms_thresh, topk=e.pre_nms_topk)
             dist = trident_decode(out.start[level], out.end[level], out.offset[level],
                                   index=(b, k, t))
             stride = pts[t, POINT_STRIDE]
             dist = refine_offsets(dist, out.start_offset[level][b, k, t],
                                   out.end_offset[level][b, k, t], stride)
             seg = segments_from_offsets(pts[t, POINT_T], dist.to(pts.dtype), stride)
-            keep = drop_short(seg, c.duration_thresh)
+            keep = drop_short(seg, e.duration_thresh)
             segs.append(seg[keep])
             scores.append(score[keep].to(seg.dtype))
             labels.append(k[keep])
             videos.append(b[keep])
         segs, scores, labels, videos = (torch.cat(x) for x in (segs, scores, labels, videos))
-        method = NMS_METHODS[c.nms_method]
-        if method is not None:
-            segs, scores, labels, videos = batched_nms(
-                segs, scores, labels, videos, iou_threshold=c.iou_threshold, sigma=c.nms_sigma,
-                min_score=c.min_score, method=method, multiclass=c.multiclass_nms,
-                voting_thresh=0.0 if c.multiclass_nms else c.voting_thresh,
-                max_seg_num=c.max_seg_num)
-        results = []
-        for v, meta in enumerate(metadata):
-            sel = videos == v
-            seconds = feature_steps_to_seconds(
-                segs[sel], fps=float(meta["fps"]), feat_stride=float(meta["feat_stride"]),
-                num_frames=float(meta["feat_num_frames"]), duration=float(meta["duration"]))
-            results.append({"video_id": meta["video_id"], "segments": seconds,
-                            "scores": scores[sel], "labels": labels[sel]})
-        return results
-
-
-def _check_metadata(metadata: Sequence[Mapping[str, Any]], batch: int) -> None:
-    if len(metadata) != batch:
-        raise ValueError(f"CLTDRGMG.detect: metadata must hold one dict per video (B = {batch}), "
-                         f"got {len(metadata)}")
-    for i, meta in enumerate(metadata):
-        missing = [key for key in _METADATA_KEYS if key not in meta]
-        if missing:
-            raise KeyError(f"CLTDRGMG.detect: metadata[{i}] lacks {missing} (needs "
-                           f"{list(_METADATA_KEYS)})")
-        if not float(meta["fps"]) > 0:
-            raise ValueError(f"CLTDRGMG.detect: metadata[{i}]['fps'] must be > 0, got {meta['fps']}")
+        return detections_in_seconds(segs, scores, labels, videos, metadata, e)

@@ -23,7 +23,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .points import POINT_RANGE_HI, POINT_RANGE_LO, POINT_STRIDE, POINT_T
+from pytal.models.common.points import POINT_RANGE_HI, POINT_RANGE_LO, POINT_STRIDE, POINT_T
 
 __all__ = ["assign_targets", "assign_targets_batch"]
 

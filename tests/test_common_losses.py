@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from pytal.models.cltdr_gmg.losses import (LossNormalizer, branch_losses, ctr_diou_loss_1d, ctr_giou_loss_1d,
+from pytal.models.common.losses import (LossNormalizer, branch_losses, ctr_diou_loss_1d, ctr_giou_loss_1d,
                                            ctr_iou_1d, positive_entries, regression_loss, scale_positive_loss_by_iou,
                                            sigmoid_focal_loss, varifocal_loss)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pytal.models.cltdr_gmg.inference import (drop_short, feature_steps_to_seconds, segments_from_offsets,
+from pytal.models.common.decoding import (drop_short, feature_steps_to_seconds, segments_from_offsets,
                                               select_candidates)
 
 

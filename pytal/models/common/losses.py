@@ -1,4 +1,4 @@
-"""Training losses of CLTDR-GMG: classification (sigmoid focal, varifocal), 1D IoU-family
+"""Training losses of point-based detectors: classification (sigmoid focal, varifocal), 1D IoU-family
 regression losses in centre-offset form, and the EMA loss normaliser.
 
 Centre-offset form: a segment predicted at point ``t`` is ``(t - l, t + r)`` with ``l, r >= 0``

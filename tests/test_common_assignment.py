@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pytal.models.cltdr_gmg.assignment import assign_targets, assign_targets_batch
-from pytal.models.cltdr_gmg.points import PointGenerator, pyramid_strides
+from pytal.models.common.assignment import assign_targets, assign_targets_batch
+from pytal.models.common.points import PointGenerator, pyramid_strides
 
 
 def test_pyramid_strides():
