@@ -54,6 +54,26 @@ def apply_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
+def add_import_argument(parser: argparse.ArgumentParser) -> None:
+    """``--import MODULE`` (repeatable): modules imported before the subcommand runs, e.g. one
+    that registers a detector with ``pytal.models.register_model`` (installed packages can
+    instead declare it in the ``pytal.models`` entry-point group)."""
+    parser.add_argument("--import", dest="imports", action="append", default=[],
+                        metavar="MODULE",
+                        help="import MODULE first (e.g. one registering a detector); repeatable")
+
+
+def apply_imports(args: argparse.Namespace) -> None:
+    """Import the ``--import`` modules of the subcommand, if any."""
+    import importlib
+
+    for name in getattr(args, "imports", None) or ():
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise CommandError(f"--import {name}: {err}") from None
+
+
 # --------------------------------------------------------------------------------------- eval
 
 def add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -85,6 +105,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
                              "(dataset.val_subset)")
     parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for --ckpt (e.g. dataset.feature_dir=/x)")
+    add_import_argument(parser)
     add_threads_argument(parser)
     parser.set_defaults(handler=run_eval)
 
@@ -186,6 +207,7 @@ def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="torch device (default cpu); under torchrun 'cuda' means "
                              "cuda:LOCAL_RANK")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_import_argument(parser)
     add_threads_argument(parser)
     parser.set_defaults(handler=run_train)
 
@@ -248,6 +270,7 @@ def add_infer_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", choices=("ema", "raw"), default="ema",
                         help="public-code checkpoints: EMA weights (default) or raw ones")
     parser.add_argument("--batch-size", type=int, default=1)
+    add_import_argument(parser)
     add_threads_argument(parser)
     parser.set_defaults(handler=run_infer)
 
@@ -344,6 +367,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         apply_threads(args)
+        apply_imports(args)
         return int(args.handler(args) or 0)
     except (CommandError, FileNotFoundError, ValueError, json.JSONDecodeError) as err:
         print(f"pytal {args.command}: error: {err}", file=sys.stderr)

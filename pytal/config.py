@@ -458,9 +458,11 @@ def config_from_dict(raw: Mapping[str, Any], overrides: Overrides = (), *,
     if not isinstance(model_raw, Mapping) or "name" not in model_raw:
         raise ConfigError(f"{source}: missing key model.name (one of {registered_models()})")
     name = model_raw["name"]
-    if name not in registered_models():
+    try:
+        model_class(name)
+    except KeyError:
         raise ConfigError(f"{source}: model.name must be one of {registered_models()}, got "
-                          f"{name!r}")
+                          f"{name!r}") from None
     dataset = read_section(DatasetConfig, raw.get("dataset") or {}, "dataset", source)
     if dataset.annotation_file:
         dataset = dataclasses.replace(dataset, annotation_file=package_path(dataset.annotation_file))

@@ -102,3 +102,21 @@ def test_eval_never_imports_torch(files):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=ROOT), cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_eval_gt_thresholds_follow_the_dataset(files, tmp_path):
+    """Without --tiou: the preset of --dataset, else of the GT file's name, else THUMOS14's."""
+    gt, pred = files
+    anet_gt = tmp_path / "activitynet13.json"
+    anet_gt.write_text(json.dumps(GT))
+    runs = {"by_name": ["--gt", str(anet_gt)], "by_dataset": ["--gt", gt, "--dataset", "epic_100"],
+            "default": ["--gt", gt]}
+    got = {}
+    for key, args in runs.items():
+        out = tmp_path / f"{key}.json"
+        assert main(["eval", *args, "--pred", pred, "--subset", "test", "--json", str(out)]) == 0
+        got[key] = json.loads(out.read_text())["tiou_thresholds"]
+    assert got["by_name"] == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+    assert got["by_dataset"] == [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert got["default"] == [0.3, 0.4, 0.5, 0.6, 0.7]
+    assert main(["eval", "--gt", gt, "--pred", pred, "--subset", "test", "--dataset", "x"]) == 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from importlib import metadata
 from typing import Any, Callable, TypeVar
 
 from pytal.models.protocol import ModelConfig
@@ -10,6 +11,9 @@ __all__ = ["build_model", "model_class", "register_model", "registered_models"]
 
 _MODELS: dict[str, type] = {}
 M = TypeVar("M", bound=type)
+#: Entry-point group through which installed packages register detectors: an entry point
+#: ``name = "package.module:Class"`` is imported when ``model.name`` is ``name``.
+ENTRY_POINT_GROUP = "pytal.models"
 
 
 def register_model(name: str) -> Callable[[M], M]:
@@ -36,8 +40,19 @@ def registered_models() -> list[str]:
     return sorted(_MODELS)
 
 
+def _load_entry_point(name: str) -> None:
+    """Import the detector an installed package declares under ``name`` in the
+    ``pytal.models`` entry-point group (its module registers it)."""
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name == name:
+            entry.load()
+
+
 def model_class(name: str) -> type:
-    """The detector class registered as ``name``."""
+    """The detector class registered as ``name`` (imported from the ``pytal.models`` entry
+    points when no imported module registered it)."""
+    if name not in _MODELS:
+        _load_entry_point(name)
     if name not in _MODELS:
         raise KeyError(f"unknown model.name {name!r}; known models: {registered_models()}")
     return _MODELS[name]
