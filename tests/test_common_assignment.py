@@ -1,4 +1,4 @@
-"""CLTDR-GMG: point generator and label assignment on hand-made segments."""
+"""pytal.models.common: point generator and label assignment on hand-made segments."""
 from __future__ import annotations
 
 import pytest

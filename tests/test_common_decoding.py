@@ -1,11 +1,11 @@
-"""CLTDR-GMG inference helpers (candidate selection, segments, seconds)."""
+"""Shared inference helpers of pytal.models.common.decoding (candidate selection, segments, seconds)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
 from pytal.models.common.decoding import (drop_short, feature_steps_to_seconds, segments_from_offsets,
-                                              select_candidates)
+                                          select_candidates)
 
 
 def test_select_candidates_per_video_threshold_topk_and_mask():

@@ -1,4 +1,4 @@
-"""CLTDR-GMG losses against hand-computed values."""
+"""pytal.models.common losses against hand-computed values."""
 from __future__ import annotations
 
 import math
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from pytal.models.common.losses import (LossNormalizer, branch_losses, ctr_diou_loss_1d, ctr_giou_loss_1d,
-                                           ctr_iou_1d, positive_entries, regression_loss, scale_positive_loss_by_iou,
-                                           sigmoid_focal_loss, varifocal_loss)
+                                        ctr_iou_1d, positive_entries, regression_loss, scale_positive_loss_by_iou,
+                                        sigmoid_focal_loss, varifocal_loss)
 
 LN2 = math.log(2.0)
 

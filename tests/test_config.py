@@ -143,3 +143,15 @@ def test_unknown_section_and_missing_file(tmp_path):
         load_config(str(old))
     with pytest.raises(FileNotFoundError, match="no packaged config"):
         load_config("no_such_config")
+
+
+def test_docs_list_every_key_of_every_section():
+    """docs/config.md has a table row for each key of dataset, train, eval and CLTDR-GMG's model."""
+    import os
+
+    text = open(os.path.join(os.path.dirname(__file__), "..", "docs", "config.md")).read()
+    for section, cls in (("dataset", DatasetConfig), ("train", TrainConfig),
+                         ("eval", EvalConfig), ("model", CLTDRGMGConfig)):
+        part = text.split(f"## `{section}`", 1)[1].split("\n## ", 1)[0]
+        for f in dataclasses.fields(cls):
+            assert f"| `{f.name}` |" in part, f"docs/config.md: {section}.{f.name} missing"
