@@ -56,7 +56,7 @@ def main(argv=None) -> dict:
     print(f"environment: {environment()}; load average before: {load_average()}")
     print(f"dataset: {args.root} ({', '.join(f'{k}: {len(v)} videos' for k, v in ds.subsets.items())}; "
           f"{write_seconds:.1f} s to write or reuse)")
-    print("config:", json.dumps({k: cfg[k] for k in ("train",)}, default=str)[:400])
+    print("config:", json.dumps({"train": cfg.to_dict()["train"]}, default=str)[:400])
 
     trainer = Trainer(cfg, args.output, progress=args.progress)
     # Train without the final evaluation inside fit, to time inference on its own.

@@ -93,10 +93,10 @@ class OpCounter(TorchDispatchMode):
 # ---------------------------------------------------------------------------------- inputs
 
 def training_batch(cfg: Any, *, length: int, device: torch.device, seed: int) -> Batch:
-    """A synthetic training :class:`~pytal.data.Batch`: ``feats`` (B, C_in, T) standard normal, ``masks`` (B, 1, T)
-    all True, ``segments`` B tensors (8, 2) in feature steps (lengths 8 to 128, inside
-    [0, T]), ``labels`` B tensors (8,) int64; B = ``train.batch_size``, C_in =
-    ``dataset.input_dim``, T = ``length``."""
+    """A synthetic training :class:`~pytal.data.Batch`: ``feats`` (B, C_in, T) standard
+    normal, ``masks`` (B, 1, T) all True, ``segments`` B tensors (8, 2) in feature steps
+    (lengths 8 to 128, inside [0, T]), ``labels`` B tensors (8,) int64; B =
+    ``train.batch_size``, C_in = ``dataset.input_dim``, T = ``length``."""
     gen = torch.Generator().manual_seed(seed)
     batch, c_in = cfg.train.batch_size, cfg.dataset.input_dim
     classes = cfg.dataset.num_classes
@@ -112,9 +112,9 @@ def training_batch(cfg: Any, *, length: int, device: torch.device, seed: int) ->
 
 
 def inference_video(cfg: Any, *, length: int, device: torch.device, seed: int) -> Batch:
-    """One synthetic video for ``model.predict``, a :class:`~pytal.data.Batch`: ``feats`` (1, C_in, T) standard normal,
-    ``masks`` (1, 1, T) all True and ``metadata`` (30 fps, the config's feature stride and
-    frames per feature, the matching duration in seconds)."""
+    """One synthetic video for ``model.predict``, a :class:`~pytal.data.Batch`: ``feats``
+    (1, C_in, T) standard normal, ``masks`` (1, 1, T) all True and ``metadata`` (30 fps, the
+    config's feature stride and frames per feature, the matching duration in seconds)."""
     gen = torch.Generator().manual_seed(seed)
     data = cfg.dataset
     stride, frames = float(data.feat_stride or 1), float(data.num_frames or 1)

@@ -31,8 +31,9 @@ from pytal.atomic_write import atomic_write
 from pytal.evaluation.thresholds import dataset_tiou_thresholds
 
 __all__ = ["CONFIG_DIR", "PACKAGE_DIR", "Config", "ConfigError", "DatasetConfig", "EvalConfig",
-           "TrainConfig", "apply_overrides", "config_from_dict", "config_path", "load_config",
-           "overrides_dict", "package_path", "packaged_configs", "parse_override", "read_section", "save_config"]
+           "Overrides", "TrainConfig", "apply_overrides", "config_from_dict", "config_path",
+           "load_config", "overrides_dict", "package_path", "packaged_configs", "parse_override",
+           "read_section", "save_config"]
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 CONFIG_DIR = os.path.join(PACKAGE_DIR, "configs")
@@ -99,7 +100,8 @@ class DatasetConfig:
                 raise _fail(f"dataset.{key}", "a number > 0 or null", value)
         if not 0.0 <= self.trunc_thresh <= 1.0:
             raise _fail("dataset.trunc_thresh", "a number in [0, 1]", self.trunc_thresh)
-        if self.crop_ratio is not None and not 0.0 < self.crop_ratio[0] <= self.crop_ratio[1] <= 1.0:
+        crop = self.crop_ratio
+        if crop is not None and not 0.0 < crop[0] <= crop[1] <= 1.0:
             raise _fail("dataset.crop_ratio", "[lo, hi] with 0 < lo <= hi <= 1, or null",
                         list(self.crop_ratio))
 
@@ -465,7 +467,8 @@ def config_from_dict(raw: Mapping[str, Any], overrides: Overrides = (), *,
                           f"{name!r}") from None
     dataset = read_section(DatasetConfig, raw.get("dataset") or {}, "dataset", source)
     if dataset.annotation_file:
-        dataset = dataclasses.replace(dataset, annotation_file=package_path(dataset.annotation_file))
+        dataset = dataclasses.replace(dataset,
+                                      annotation_file=package_path(dataset.annotation_file))
     evaluation = read_section(EvalConfig, raw.get("eval") or {}, "eval", source)
     if evaluation.tiou_thresholds is None:
         preset = dataset_tiou_thresholds(dataset.name)

@@ -48,7 +48,8 @@ def run_demo(output: str, *, quick: bool = False, data_dir: Optional[str] = None
              timeline_videos: int = 4) -> dict[str, Any]:
     """Run the demo into ``output``; returns ``{"metrics", "train_seconds", "total_seconds",
     "timeline"}``. ``overrides``: config overrides on top of the demo's, a dict
-    (``{"train.epochs": 3}``) or ``"key=value"`` strings. ``quick``: 6 videos per subset, 32 channels, a tiny model and one epoch.
+    (``{"train.epochs": 3}``) or ``"key=value"`` strings. ``quick``: 6 videos per subset, 32
+    channels, a tiny model and one epoch.
     ``data_dir``: where the synthetic dataset goes (default ``output/data``; reused when
     already written with the same arguments)."""
     from pytal.config import load_config, overrides_dict, save_config

@@ -45,10 +45,10 @@ class CLTDRGMG(nn.Module):
     Trident and refinement heads.
 
     Build it with ``pytal.models.build_model(cfg)`` (or ``CLTDRGMG(cfg)``) from a typed config
-    (``pytal.config.load_config("cltdr_gmg_thumos")``); ``model.variant`` picks ``"paper"`` (the paper's
-    equations, masked decoder) or ``"release"`` (what the authors' public code computes; its
-    checkpoints load with ``convert_release_checkpoint``). See the package docstring for the
-    differences.
+    (``pytal.config.load_config("cltdr_gmg_thumos")``); ``model.variant`` picks ``"paper"``
+    (the paper's equations, masked decoder) or ``"release"`` (what the authors' public code
+    computes; its checkpoints load with ``convert_release_checkpoint``). See the package
+    docstring for the differences.
 
     Shapes and units. B videos, C_in = ``dataset.input_dim`` channels, T feature steps,
     C = ``dataset.num_classes``. *Feature steps* are steps of the input feature grid (before

@@ -1,5 +1,5 @@
-"""Training losses of point-based detectors: classification (sigmoid focal, varifocal), 1D IoU-family
-regression losses in centre-offset form, and the EMA loss normaliser.
+"""Training losses of point-based detectors: classification (sigmoid focal, varifocal), 1D
+IoU-family regression losses in centre-offset form, and the EMA loss normaliser.
 
 Centre-offset form: a segment predicted at point ``t`` is ``(t - l, t + r)`` with ``l, r >= 0``
 (offsets usually in strides); the target is ``(t - l*, t + r*)``. Both contain ``t``, so their
