@@ -119,3 +119,13 @@ def test_saved_config_of_the_stand_in_round_trips(dataset, tmp_path):
     cfg = load_config(_config_file(dataset, tmp_path / "standin.yaml"), {"model.hidden": 4})
     save_config(cfg, tmp_path / "saved.yaml")
     assert load_config(str(tmp_path / "saved.yaml")) == cfg
+
+
+def test_training_time_evaluation_uses_the_dataset_preset(dataset, tmp_path):
+    """An ActivityNet-named dataset is evaluated at 0.5:0.95:0.05 during training (the packaged
+    cltdr_gmg_anet config used to get THUMOS14's thresholds)."""
+    cfg = load_config(_config_file(dataset, tmp_path / "standin.yaml"),
+                      {"dataset.name": "activitynet_like"})
+    trainer = Trainer(cfg, None, progress=False)
+    metrics, _ = trainer.evaluate()
+    assert metrics["tiou_thresholds"] == [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
