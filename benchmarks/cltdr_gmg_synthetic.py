@@ -91,7 +91,7 @@ def main(argv=None) -> dict:
               "load_average_after": load_after}
     if args.output:
         trainer.epoch = epochs
-        from pytal.data.jsonio import write_json
+        from pytal.io.jsonio import write_json
         write_json(os.path.join(args.output, "benchmark.json"), result, indent=2)
     return result
 

@@ -12,7 +12,7 @@ ActivityNet evaluator written out one prediction at a time (independently of
 pytal.evaluation). Tests use it as the executable specification.
 
 pytal is timed twice: as installed (the JSON walkers of the compiled module ``pytal._tables``)
-and with ``pytal.data.json_tables.use_compiled(False)`` (its Python walkers, the fallback when
+and with ``pytal.io.json_tables.use_compiled(False)`` (its Python walkers, the fallback when
 nothing was compiled).
 """
 from __future__ import annotations
@@ -181,7 +181,7 @@ def stage_times(ground_truth: Mapping[str, Any], predictions: Mapping[str, Any],
 def main(argv: Sequence[str] | None = None) -> None:
     import json
 
-    from pytal.data import json_tables
+    from pytal.io import json_tables
     from pytal.evaluation import evaluate, parse_tiou_thresholds
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -39,8 +39,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from pytal.bench_options import THUMOS14_TEST_LENGTHS, add_arguments
-from pytal.ops import force_backend
-from pytal.ops._backend import has_kernel
+from pytal.ops import force_backend, has_kernel
 
 __all__ = ["THUMOS14_TEST_LENGTHS", "OpCounter", "environment", "format_report", "main",
            "run_end_to_end"]
@@ -411,7 +410,7 @@ def format_report(result: Mapping[str, Any]) -> str:
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the benchmark for parsed :func:`add_arguments` options, print the report, write
     ``--json``; returns 0, or 1 when a backend check failed."""
-    from pytal.data.jsonio import write_json
+    from pytal.io.jsonio import write_json
 
     result = run_end_to_end(args.config, device=args.device, repeats=args.repeats,
                             warmup=args.warmup, threads=args.threads,

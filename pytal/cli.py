@@ -91,7 +91,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if missing:
         raise CommandError(f"missing {', '.join(missing)} (usage: pytal eval --gt GT.json "
                            "--pred DETECTIONS.json --subset SUBSET [--tiou 0.3:0.7:0.1] [--json OUT])")
-    from pytal.data.jsonio import write_json
+    from pytal.io.jsonio import write_json
     from pytal.evaluation import evaluate, parse_tiou_thresholds
 
     thresholds = parse_tiou_thresholds(args.tiou)
@@ -109,7 +109,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def _eval_checkpoint(args: argparse.Namespace) -> int:
-    from pytal.data.jsonio import write_json
+    from pytal.io.jsonio import write_json
     from pytal.engine import build_dataset, infer_dataset, load_model
     from pytal.evaluation import evaluate, parse_tiou_thresholds
 
@@ -229,7 +229,7 @@ def add_infer_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_infer(args: argparse.Namespace) -> int:
-    from pytal.data.jsonio import write_json
+    from pytal.io.jsonio import write_json
     from pytal.engine import feature_items, infer_dataset, load_model
 
     model, cfg, names = load_model(args.ckpt, config=args.config, overrides=args.override,

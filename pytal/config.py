@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Union
 
 import yaml
 
-from pytal.atomic_write import atomic_write
+from pytal.io.atomic import atomic_write
 
 __all__ = ["CONFIG_DIR", "ConfigError", "apply_overrides", "config_path", "load_config",
            "packaged_configs", "parse_override", "save_config"]

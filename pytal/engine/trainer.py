@@ -18,7 +18,7 @@ from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
 from tqdm.auto import tqdm
 
-from pytal.data.jsonio import write_json
+from pytal.io.jsonio import write_json
 from pytal.engine.amp import MixedPrecision
 from pytal.engine.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
 from pytal.engine.data import build_dataset, train_loader
