@@ -9,12 +9,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from pytal.ops.reference.dtypes import compute_dtype
+
 GATINGS = ("paper", "release")
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype the mixer computes in: at least float32 (FFTs are never done in half)."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def cmul(z: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
