@@ -20,8 +20,7 @@ import time
 
 import torch
 
-from benchmarks.common import environment
-from pytal.bench import load_average
+from benchmarks.common import environment, load_average
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _LAYOUT_CANDIDATES = [os.path.join(REPO, *up, "shared", "data", "annotations", "thumos14.json")

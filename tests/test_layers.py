@@ -27,7 +27,8 @@ CSRC = ROOT / "csrc"
 #: Layer groups: name -> (rank, module prefixes). A higher rank imports a lower one; modules of
 #: one group import each other; groups of one rank stand side by side and do not.
 GROUPS = {
-    "cli": (7, ("pytal.cli", "pytal.__main__", "pytal.demo", "pytal.bench", "pytal.bench_options")),
+    "cli": (7, ("pytal.cli", "pytal.__main__", "pytal.demo", "pytal.bench", "pytal.bench_options",
+                "pytal.bench_harness")),
     "engine": (6, ("pytal.engine",)),
     "config": (5, ("pytal.config",)),
     "models": (4, ("pytal.models",)),
