@@ -263,7 +263,11 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
+    import logging
+
     from pytal.demo import run_demo
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")     # one line per epoch
 
     result = run_demo(args.output, quick=args.quick, data_dir=args.data_dir,
                       overrides=tuple(args.override), progress=not args.no_progress)

@@ -7,9 +7,9 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from pytal.data.collate import collate
+from pytal.engine.progress import progress_bar
 
 __all__ = ["DETECTIONS_VERSION", "detections_json", "infer_dataset", "infer_batches"]
 
@@ -51,7 +51,7 @@ def infer_batches(model: nn.Module, batches: Iterable[Mapping[str, Any]], *,
     model.eval()
     out: list[dict[str, Any]] = []
     try:
-        for batch in tqdm(batches, total=total, desc="infer", disable=not progress, leave=False):
+        for batch in progress_bar(batches, progress=progress, total=total, desc="infer"):
             feats = batch["feats"].to(device)
             masks = batch["masks"].to(device)
             meta = [{k: batch[k][i] for k in METADATA_KEYS} for i in range(feats.shape[0])]
