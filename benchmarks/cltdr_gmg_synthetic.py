@@ -1,5 +1,5 @@
 """CLTDR-GMG on synthetic THUMOS14-layout data, trained on the CPU: training time, inference
-time and detection mAP (issue 7's target: average mAP (0.3:0.7) >= 0.6).
+time and detection mAP (average mAP over tIoU 0.3:0.7).
 
     python -m benchmarks.cltdr_gmg_synthetic [--root DIR] [--config cltdr_gmg_small]
         [--output RUN_DIR] [--override train.epochs=20 ...] [--layout THUMOS14.json]

@@ -18,10 +18,10 @@ The index form with gradients (``--forms index``) is timed as a detector's train
 it: one call per FPN level (B=4, Cb=20, levels of T = 1024, 512, 256, 128, 64, K=17) on N
 positive (batch, class, position) triples spread over the levels in proportion to their
 length, forward+backward of all levels, for three paths: the dense kernel gathered at the
-triples (how the extension ran the index form with autograd before it had its own
-backward), the index kernels, and the reference index form. Repeats are interleaved across
-the paths and the best is reported (the machine's load varies). ``--forms train-step`` times a
-whole CLTDR-GMG training step (``cltdr_gmg_small``) with the old and the new index path.
+triples (what an index form without a backward of its own costs), the index kernels, and the
+reference index form. Repeats are interleaved across the paths and the best is reported. ``--forms train-step`` times a
+whole CLTDR-GMG training step (``cltdr_gmg_small``) with the dense+gather path and the
+index kernels.
 """
 from __future__ import annotations
 
@@ -148,9 +148,9 @@ def run_index(positives, devices, repeat):
                   flush=True)
 
 
-def old_index_path(start_logits, end_logits, offset_logits, index=None, **kwargs):
-    """pytal.ops.trident_decode as it ran the index form with autograd before the index
-    kernels had a backward: the dense op, gathered."""
+def dense_gather_path(start_logits, end_logits, offset_logits, index=None, **kwargs):
+    """pytal.ops.trident_decode with the index form under autograd replaced by the dense op,
+    gathered at the triples."""
     inputs = (start_logits, end_logits, offset_logits)
     if index is not None and torch.is_grad_enabled() and any(x.requires_grad for x in inputs):
         return dense_then_gather(start_logits, end_logits, offset_logits, index)
@@ -158,7 +158,7 @@ def old_index_path(start_logits, end_logits, offset_logits, index=None, **kwargs
 
 
 def run_training_step(device, repeat):
-    """CLTDR-GMG training step (cltdr_gmg_small) with the old index path vs the index
+    """CLTDR-GMG training step (cltdr_gmg_small) with the dense+gather path vs the index
     kernels: one model per path from the same weights, steps interleaved, median and best."""
     import copy
 
@@ -175,7 +175,7 @@ def run_training_step(device, repeat):
     models = {"dense+gather": first, "index kernel": copy.deepcopy(first)}
     optims = {k: torch.optim.AdamW(param_groups(m, settings.weight_decay), lr=settings.lr)
               for k, m in models.items()}
-    decoders = {"dense+gather": old_index_path, "index kernel": trident_decode}
+    decoders = {"dense+gather": dense_gather_path, "index kernel": trident_decode}
     batch = bench.training_batch(cfg, length=int(cfg["dataset"]["max_seq_len"]),
                                  device=torch.device(device), seed=0)
 
@@ -224,7 +224,7 @@ def main(argv=None):
                         default=["dense", "index"],
                         help="dense: the dense op at --shapes; index: the index form with "
                              "gradients at training shapes; train-step: a CLTDR-GMG "
-                             "training step with the old and the new index path")
+                             "training step with the dense+gather path and the index kernels")
     parser.add_argument("--positives", nargs="+", type=int, default=[300, 1000, 2000],
                         help="N positive triples of the index form (all levels together)")
     args = parser.parse_args(argv)

@@ -3,7 +3,7 @@
     from pytal.data.synthetic import write_dataset
     ds = write_dataset("/tmp/syn", num_videos=40, num_classes=5, feat_dim=64, seed=0)
     ds = write_dataset("/tmp/thumos_syn", feat_dim=512, seed=0,
-                       layout="shared/data/annotations/thumos14.json")   # real action statistics
+                       layout="thumos14.json")             # real action statistics
     train = ds.dataset("validation", training=True, max_seq_len=2304)
 
 Writes ``<root>/annotations.json`` (ActivityNet-style, every annotation with ``label_id`` = index

@@ -1,6 +1,6 @@
 """Pure-PyTorch GMG token mixer: the specification of ``pytal.ops.gmg`` and its fallback.
 
-Follows DESIGN.md "gmg" line by line. Everything is computed in ``compute_dtype(u.dtype)``
+Follows docs/ops.md, section "gmg", line by line. Everything is computed in ``compute_dtype(u.dtype)``
 (float32 for float16 / bfloat16 / float32 inputs, float64 for float64 so that ``gradcheck`` is
 meaningful) and the result is rounded once to ``u.dtype``, as the kernels do.
 """
