@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import torch
 
 import pytal
-from benchmarks.common import peak_memory_mib, time_interleaved
+from benchmarks.common import environment, peak_memory_mib, time_interleaved
 from pytal.ops.reference import boundary_pool as reference
 
 # name -> (T, K, longest boundary region as a fraction of T)
@@ -137,9 +137,7 @@ def main(argv=None) -> None:
     devices = (args.device.split(",") if args.device
                else ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     info = pytal.ops.backend_info()
-    print(f"torch {info['torch']}, threads {torch.get_num_threads()}, extension cpu={info['cpu']} "
-          f"cuda={info['cuda']}"
-          + (f", GPU {torch.cuda.get_device_name()}" if "cuda" in devices else ""))
+    print(f"{environment()}; extension cpu={info['cpu']} cuda={info['cuda']}")
     print_header()
     for device in devices:
         for shape in args.shapes.split(","):

@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 import pytal
-from benchmarks.common import peak_memory_mib, time_interleaved
+from benchmarks.common import environment, peak_memory_mib, time_interleaved
 from pytal.ops import gmg
 
 THUMOS = dict(B=2, C=512, T=2304)
@@ -155,6 +155,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     info = pytal.ops.backend_info()
     print(json.dumps({k: info[k] for k in ("extension", "cpu", "cuda", "cuda_arch", "torch")}))
+    print(environment())
     if not info["ops"].get("gmg"):
         sys.exit("pytal._C has no gmg kernel: build the extension first")
     for device in args.devices.split(","):

@@ -32,7 +32,7 @@ import sys
 import torch
 
 import pytal
-from benchmarks.common import peak_memory_mib, time_interleaved
+from benchmarks.common import environment, peak_memory_mib, time_interleaved
 from pytal.ops import trident_decode
 
 LEVELS_THUMOS = sum(2304 >> i for i in range(6))  # 2304 + 1152 + ... + 72 = 4536
@@ -197,8 +197,7 @@ def run_training_step(device, repeat):
 
 
 def run(shapes, devices, repeat):
-    print(f"pytal.ops.trident_decode forward+backward, float32; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads")
+    print(f"pytal.ops.trident_decode forward+backward, float32; {environment()}")
     print(f"{'shape (B,Cb,T,K)':24} {'device':6} {'reference':>11} {'extension':>11} "
           f"{'speed-up':>8}   {'ref peak':>13} {'ext peak':>13} {'mem ratio':>9}")
     for name, shape in shapes.items():
