@@ -4,7 +4,7 @@ AFSD's THUMOS shapes (C=512, T=K=256) and ActivityNet shapes (T=K=768, intervals
 
     python -m benchmarks.boundary_pool [--batch 1,8] [--device cpu,cuda] [--shapes thumos,anet]
 
-Prints median milliseconds of the forward pass (all three) and of forward + backward
+Prints median milliseconds of the forward pass (all three, interleaved) and of forward + backward
 (reference and extension), with ratios; on CUDA also the peak memory of forward + backward.
 The reference gathers a (B, C, K, window) tensor in chunks: it is skipped (shown as "-") above
 --reference-limit gathered elements, which keeps the default run to a few minutes on 2 cores.
@@ -12,13 +12,12 @@ The reference gathers a (B, C, K, window) tensor in chunks: it is skipped (shown
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from typing import Callable, Optional
 
 import torch
 
 import pytal
+from benchmarks.common import environment, peak_memory_mib, time_interleaved
 from pytal.ops.reference import boundary_pool as reference
 
 # name -> (T, K, longest boundary region as a fraction of T)
@@ -39,38 +38,6 @@ def make_inputs(batch: int, channels: int, length: int, num: int, max_fraction: 
     return x.to(device), seg.to(device)
 
 
-def median_ms(fn: Callable[[], object], device: str, *, repeats: int,
-              budget_s: float) -> float:
-    """Median wall time of fn in ms after one warm-up call; stops early past budget_s."""
-    def sync():
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    fn()
-    sync()
-    times = []
-    start = time.perf_counter()
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-        if time.perf_counter() - start > budget_s:
-            break
-    return statistics.median(times)
-
-
-def peak_mib(fn: Callable[[], object], device: str) -> Optional[float]:
-    if device != "cuda":
-        return None
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    base = torch.cuda.memory_allocated()
-    fn()
-    torch.cuda.synchronize()
-    return (torch.cuda.max_memory_allocated() - base) / 2**20
-
-
 def forward_backward(backend: str, x: torch.Tensor, seg: torch.Tensor) -> Callable[[], None]:
     def run():
         xg = x.detach().requires_grad_()
@@ -78,26 +45,42 @@ def forward_backward(backend: str, x: torch.Tensor, seg: torch.Tensor) -> Callab
     return run
 
 
+def forward_backward_case(backend: str, shape: str, batch: int, channels: int,
+                          device: str) -> Callable[[], None]:
+    """Factory for :func:`benchmarks.common.peak_memory_mib`: forward + backward of one case."""
+    length, num, fraction = SHAPES[shape]
+    return forward_backward(backend, *make_inputs(batch, channels, length, num, fraction, device))
+
+
+def peak_mib(backend: str, shape: str, batch: int, args, device: str) -> Optional[float]:
+    if device != "cuda":
+        return None
+    return peak_memory_mib("benchmarks.boundary_pool:forward_backward_case",
+                           dict(backend=backend, shape=shape, batch=batch,
+                                channels=args.channels, device=device), device=device)
+
+
 def bench_case(device: str, shape: str, batch: int, args) -> dict:
     length, num, fraction = SHAPES[shape]
     x, seg = make_inputs(batch, args.channels, length, num, fraction, device)
     window = int((seg[..., 1::2] - seg[..., 0::2]).max().clamp(max=length - 1)) + 1
     run_reference = batch * args.channels * num * window <= args.reference_limit
-    timing = dict(repeats=args.repeats, budget_s=args.budget)
+    repeats = {"ext": args.repeats, "base": args.repeats, "ext_fb": args.repeats,
+               "ref": min(args.repeats, 3), "ref_fb": min(args.repeats, 3)}
     row = {"device": device, "shape": shape, "B": batch, "C": args.channels, "T": length,
            "K": num}
-    ext_fwd = lambda: pytal.ops.boundary_pool(x, seg, backend="extension")  # noqa: E731
-    row["ext"] = median_ms(ext_fwd, device, **timing)
-    row["base"] = median_ms(lambda: torch.ops.pytal.boundary_pool_baseline(x, seg), device,
-                            **timing)
-    row["ext_fb"] = median_ms(forward_backward("extension", x, seg), device, **timing)
-    row["ext_mem"] = peak_mib(forward_backward("extension", x, seg), device)
-    row["ref"] = row["ref_fb"] = row["ref_mem"] = None
+    forward = {"ext": lambda: pytal.ops.boundary_pool(x, seg, backend="extension"),
+               "base": lambda: torch.ops.pytal.boundary_pool_baseline(x, seg)}
+    both = {"ext_fb": forward_backward("extension", x, seg)}
     if run_reference:
-        ref_timing = dict(repeats=min(args.repeats, 3), budget_s=args.budget)
-        row["ref"] = median_ms(lambda: reference.boundary_pool(x, seg), device, **ref_timing)
-        row["ref_fb"] = median_ms(forward_backward("reference", x, seg), device, **ref_timing)
-        row["ref_mem"] = peak_mib(forward_backward("reference", x, seg), device)
+        forward["ref"] = lambda: reference.boundary_pool(x, seg)
+        both["ref_fb"] = forward_backward("reference", x, seg)
+    for fns in (forward, both):
+        timings = time_interleaved(fns, device=device, repeats=repeats, budget_s=args.budget)
+        row.update({name: t.median * 1e3 for name, t in timings.items()})
+    row["ext_mem"] = peak_mib("extension", shape, batch, args, device)
+    row["ref"], row["ref_fb"] = row.get("ref"), row.get("ref_fb")
+    row["ref_mem"] = peak_mib("reference", shape, batch, args, device) if run_reference else None
     return row
 
 
@@ -154,9 +137,7 @@ def main(argv=None) -> None:
     devices = (args.device.split(",") if args.device
                else ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     info = pytal.ops.backend_info()
-    print(f"torch {info['torch']}, threads {torch.get_num_threads()}, extension cpu={info['cpu']} "
-          f"cuda={info['cuda']}"
-          + (f", GPU {torch.cuda.get_device_name()}" if "cuda" in devices else ""))
+    print(f"{environment()}; extension cpu={info['cpu']} cuda={info['cuda']}")
     print_header()
     for device in devices:
         for shape in args.shapes.split(","):

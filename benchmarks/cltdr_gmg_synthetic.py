@@ -1,5 +1,5 @@
 """CLTDR-GMG on synthetic THUMOS14-layout data, trained on the CPU: training time, inference
-time and detection mAP (issue 7's target: average mAP (0.3:0.7) >= 0.6).
+time and detection mAP (average mAP over tIoU 0.3:0.7).
 
     python -m benchmarks.cltdr_gmg_synthetic [--root DIR] [--config cltdr_gmg_small]
         [--output RUN_DIR] [--override train.epochs=20 ...] [--layout THUMOS14.json]
@@ -20,8 +20,7 @@ import time
 
 import torch
 
-from benchmarks.common import environment
-from pytal.bench import load_average
+from benchmarks.common import environment, load_average
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_LAYOUT = os.path.join(REPO, "pytal", "resources", "thumos14.json")
@@ -89,7 +88,7 @@ def main(argv=None) -> dict:
               "load_average_after": load_after}
     if args.output:
         trainer.epoch = epochs
-        from pytal.data.jsonio import write_json
+        from pytal.io.jsonio import write_json
         write_json(os.path.join(args.output, "benchmark.json"), result, indent=2)
     return result
 

@@ -1,32 +1,12 @@
-"""Helpers shared by the benchmark scripts: timing, peak memory, and printing a table.
-``environment`` lives in :mod:`pytal.bench` (the installed ``pytal bench`` needs it)."""
+"""What the benchmark scripts share: the harness of :mod:`pytal.bench_harness` (the machine
+line, interleaved timing with best-of and median, peak memory in a child process) and printing
+a table of times."""
 from __future__ import annotations
 
-import statistics
-import time
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
-import torch
-
-from pytal.bench import environment  # noqa: F401  (re-exported for the benchmark scripts)
-
-
-def time_call(fn: Callable[[], object], *, repeats: int = 3, warmup: int = 1,
-              cuda: bool = False) -> float:
-    """Median wall time of ``fn()`` in seconds (CUDA work synchronised when ``cuda``)."""
-    for _ in range(warmup):
-        fn()
-    if cuda:
-        torch.cuda.synchronize()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        if cuda:
-            torch.cuda.synchronize()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
+from pytal.bench_harness import (Timing, environment, load_average,  # noqa: F401 (re-exported)
+                                 peak_memory_mib, synchronizer, time_interleaved, time_one)
 
 def print_table(title: str, rows: Sequence[tuple[str, Optional[float], str]],
                 baseline: Optional[str] = None) -> None:

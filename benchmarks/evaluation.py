@@ -12,7 +12,7 @@ ActivityNet evaluator written out one prediction at a time (independently of
 pytal.evaluation). Tests use it as the executable specification.
 
 pytal is timed twice: as installed (the JSON walkers of the compiled module ``pytal._tables``)
-and with ``pytal.data.json_tables.use_compiled(False)`` (its Python walkers, the fallback when
+and with ``pytal.io.json_tables.use_compiled(False)`` (its Python walkers, the fallback when
 nothing was compiled).
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from benchmarks.common import environment
+from benchmarks.common import environment, time_interleaved
 
 DEFAULT_ANNOTATIONS = os.path.join(os.path.dirname(__file__), "..", "pytal", "resources",
                                    "activitynet13.json.gz")
@@ -144,17 +144,6 @@ def random_predictions(ground_truth: Mapping[str, Any], *, subset: str, num_pred
     return {"version": "synthetic", "results": results, "external_data": {}}
 
 
-def _timed(fn, repeats: int) -> tuple[Any, float, float]:
-    """``(result, median wall seconds, median CPU seconds of this process)`` over ``repeats``."""
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = fn()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return result, float(np.median(walls)), float(np.median(cpus))
-
-
 def stage_times(ground_truth: Mapping[str, Any], predictions: Mapping[str, Any], *, subset: str,
                 tiou_thresholds: Sequence[float], repeats: int) -> dict[str, float]:
     """Median CPU seconds of the three stages of ``pytal.evaluation.evaluate`` (its internals):
@@ -181,7 +170,7 @@ def stage_times(ground_truth: Mapping[str, Any], predictions: Mapping[str, Any],
 def main(argv: Sequence[str] | None = None) -> None:
     import json
 
-    from pytal.data import json_tables
+    from pytal.io import json_tables
     from pytal.evaluation import evaluate, parse_tiou_thresholds
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -194,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--loop-repeats", type=int, default=3, help="runs of the loop")
     args = parser.parse_args(argv)
 
-    from pytal.data.jsonio import read_json
+    from pytal.io.jsonio import read_json
 
     ground_truth, _ = read_json(args.annotations)
     thresholds = parse_tiou_thresholds(args.tiou)
@@ -209,12 +198,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         return reference_evaluate(ground_truth, predictions, subset=args.subset,
                                   tiou_thresholds=thresholds)
 
-    fast_fn()                                                               # warm-up
-    fast, fast_wall, fast_cpu = _timed(fast_fn, args.repeats)
-    with json_tables.use_compiled(False):
-        walked, walked_wall, walked_cpu = _timed(fast_fn, args.repeats)
-    slow, slow_wall, slow_cpu = _timed(slow_fn, args.loop_repeats)
+    def walked_fn():
+        with json_tables.use_compiled(False):
+            return fast_fn()
+
+    fast, walked, slow = fast_fn(), walked_fn(), slow_fn()                 # also warm-up
     assert walked == fast, "the compiled and the Python JSON walkers disagree"
+    timings = time_interleaved({"fast": fast_fn, "walked": walked_fn, "slow": slow_fn}, warmup=0,
+                               repeats={"fast": args.repeats, "walked": args.repeats,
+                                        "slow": args.loop_repeats})
+    (fast_wall, fast_cpu), (walked_wall, walked_cpu), (slow_wall, slow_cpu) = (
+        (timings[k].median, timings[k].cpu_median) for k in ("fast", "walked", "slow"))
 
     diff = max(abs(a - b) for a, b in zip(fast["mAP"], slow["mAP"]))
     class_diff = max(abs(a - b) for label in fast["per_class_ap"]
@@ -222,7 +216,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"\nDetection mAP, {args.predictions:,} predictions over {num_videos:,} videos "
           f"({os.path.basename(args.annotations)}, subset {args.subset!r}, "
           f"{len(thresholds)} tIoU thresholds); {environment()}")
-    print(f"  {'implementation':<42} {'wall':>10} {'CPU':>10}   (medians; CPU = this process)")
+    print(f"  {'implementation':<42} {'wall':>10} {'CPU':>10}   (medians of interleaved runs; "
+          "CPU = this process)")
     walkers = "compiled" if json_tables.available() else "NOT BUILT: Python"
     for name, wall, cpu in ((f"pytal.evaluation.evaluate ({walkers} walkers)", fast_wall, fast_cpu),
                             ("pytal.evaluation.evaluate (Python walkers)", walked_wall, walked_cpu),

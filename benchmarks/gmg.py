@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from typing import Callable
 
 import torch
 
 import pytal
+from benchmarks.common import environment, peak_memory_mib, time_interleaved
 from pytal.ops import gmg
 
 THUMOS = dict(B=2, C=512, T=2304)
@@ -52,27 +50,6 @@ def step(inputs, backend, gating, backward):
     return out
 
 
-def time_calls(fns: dict[str, Callable[[], object]], sync: Callable[[], None], min_reps=8,
-               min_seconds=2.0) -> dict[str, float]:
-    """Fastest of several calls of each function after one warm-up, in seconds. The
-    functions take turns, so that a burst of load from other processes hits them alike, and
-    on shared machines the minimum is the least disturbed."""
-    best = {}
-    for name, fn in fns.items():
-        fn()
-        sync()
-        best[name] = float("inf")
-    start, reps = time.perf_counter(), 0
-    while reps < min_reps or (time.perf_counter() - start < min_seconds and reps < 50):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            sync()
-            best[name] = min(best[name], time.perf_counter() - t0)
-        reps += 1
-    return best
-
-
 def shapes(levels: int) -> list[tuple[str, dict]]:
     out = []
     for name, base in (("thumos", THUMOS), ("anet", ANET)):
@@ -83,34 +60,22 @@ def shapes(levels: int) -> list[tuple[str, dict]]:
     return out
 
 
-def cpu_peak_memory(shape: dict, backend: str, gating: str) -> float:
-    """MiB by which one forward+backward raises the resident memory of a fresh process above
-    what it holds with the inputs made (Linux: VmHWM, reset through /proc/self/clear_refs,
-    since ru_maxrss would carry this parent's size). Large blocks are mmapped
-    (MALLOC_MMAP_THRESHOLD_) so that freed temporaries leave the resident set and the
-    high-water mark is the op's."""
-    code = (
-        "import json, os, torch\n"
-        "from benchmarks.gmg import make_inputs, step\n"
-        f"step(make_inputs(1, 16, {shape['T']}, requires_grad=True), {backend!r}, "
-        f"{gating!r}, True)  # loads code and libraries\n"
-        f"inputs = make_inputs(**{shape!r}, requires_grad=True)\n"
-        "page_kib = os.sysconf('SC_PAGE_SIZE') / 1024\n"
-        "base = int(open('/proc/self/statm').read().split()[1]) * page_kib\n"
-        "open('/proc/self/clear_refs', 'w').write('5')  # reset the high-water mark\n"
-        f"step(inputs, {backend!r}, {gating!r}, True)\n"
-        "status = open('/proc/self/status').read().split('VmHWM:')[1]\n"
-        "peak = float(status.split()[0])\n"
-        "print(json.dumps(max(0.0, peak - base) / 1024))\n")
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", OMP_NUM_THREADS="1")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, env=env)
-    return float(result.stdout.strip().splitlines()[-1])
+def step_case(shape: dict, backend: str, gating: str, k: int = 3,
+              device: str = "cpu") -> Callable[[], object]:
+    """Factory for :func:`benchmarks.common.peak_memory_mib`: one forward+backward."""
+    inputs = make_inputs(**shape, k=k, device=device, requires_grad=True)
+    return lambda: step(inputs, backend, gating, True)
+
+
+def peak_memory(shape: dict, backend: str, gating: str, k: int, device: str) -> float:
+    """MiB above the inputs of one forward+backward, in a fresh process after a warm-up call."""
+    return peak_memory_mib("benchmarks.gmg:step_case",
+                           dict(shape=shape, backend=backend, gating=gating, k=k, device=device),
+                           device=device)
 
 
 def run_device(device: str, levels: int, gating: str, k: int, memory: bool) -> None:
     cuda = device == "cuda"
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
     print(f"\n== {device} ({torch.cuda.get_device_name() if cuda else f'{torch.get_num_threads()} threads'}), "
           f"gating={gating}, k={k}, float32; best-of-N ms per call ==")
     header = (f"{'shape':<12}{'B,C,T':>16}  {'fwd ref':>9}{'fwd ext':>9}{'x':>6}  "
@@ -122,14 +87,11 @@ def run_device(device: str, levels: int, gating: str, k: int, memory: bool) -> N
         inputs = make_inputs(**shape, k=k, device=device, requires_grad=True)
         calls = {(backend, backward): (lambda b=backend, bw=backward: step(inputs, b, gating, bw))
                  for backward in (False, True) for backend in ("reference", "extension")}
-        row = {key: 1e3 * seconds for key, seconds in time_calls(calls, sync).items()}
+        timings = time_interleaved(calls, device=device, repeats=8, min_seconds=2.0)
+        row = {key: 1e3 * t.best for key, t in timings.items()}
         for backend in ("reference", "extension"):
             if cuda:
-                torch.cuda.reset_peak_memory_stats()
-                base = torch.cuda.memory_allocated()
-                step(inputs, backend, gating, True)
-                sync()
-                row[backend, "mem"] = (torch.cuda.max_memory_allocated() - base) / 2 ** 20
+                row[backend, "mem"] = peak_memory(shape, backend, gating, k, device)
         line = (f"{name:<12}{'%d,%d,%d' % (shape['B'], shape['C'], shape['T']):>16}  "
                 f"{row['reference', False]:9.2f}{row['extension', False]:9.2f}"
                 f"{row['reference', False] / row['extension', False]:6.2f}  "
@@ -141,8 +103,8 @@ def run_device(device: str, levels: int, gating: str, k: int, memory: bool) -> N
     if memory and not cuda:
         print("\nCPU peak memory of one forward+backward (MiB above the inputs, fresh process):")
         for name, shape in (("thumos L0", THUMOS), ("anet L0", ANET)):
-            ref = cpu_peak_memory(shape, "reference", gating)
-            ext = cpu_peak_memory(shape, "extension", gating)
+            ref = peak_memory(shape, "reference", gating, k, device)
+            ext = peak_memory(shape, "extension", gating, k, device)
             ratio = f"{ext / ref:5.2f}" if ref > 0 else "  n/a"
             print(f"  {name:<10} reference {ref:8.1f}  extension {ext:8.1f}  ratio {ratio}")
     if cuda:
@@ -193,6 +155,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     info = pytal.ops.backend_info()
     print(json.dumps({k: info[k] for k in ("extension", "cpu", "cuda", "cuda_arch", "torch")}))
+    print(environment())
     if not info["ops"].get("gmg"):
         sys.exit("pytal._C has no gmg kernel: build the extension first")
     for device in args.devices.split(","):

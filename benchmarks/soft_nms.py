@@ -16,7 +16,7 @@ import argparse
 import torch
 
 import pytal
-from benchmarks.common import environment, print_table, time_call
+from benchmarks.common import environment, print_table, time_one
 from pytal.ops import soft_nms
 from pytal.postprocess import batched_nms
 
@@ -100,7 +100,7 @@ def main(argv=None) -> None:
     def timed(fn, *, num_threads=threads, cuda=False):
         torch.set_num_threads(num_threads)
         try:
-            return time_call(fn, repeats=args.repeats, cuda=cuda)
+            return time_one(fn, repeats=args.repeats, device="cuda" if cuda else "cpu").median
         finally:
             torch.set_num_threads(threads)
 
@@ -130,7 +130,7 @@ def main(argv=None) -> None:
     if args.reference_videos > 0:
         m = videos < args.reference_videos
         sub = (segments[m], scores[m], groups[m])
-        t_ref = time_call(lambda: soft_nms(*sub, backend="reference", **NMS), repeats=1)
+        t_ref = time_one(lambda: soft_nms(*sub, backend="reference", **NMS), repeats=1).median
         scale = len(scores) / int(m.sum())
         rows.append(("pure-PyTorch reference", t_ref * scale,
                      f"timed on {args.reference_videos} videos, scaled by candidates"))

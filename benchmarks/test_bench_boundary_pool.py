@@ -1,6 +1,6 @@
 """pytest-benchmark microbenchmarks of boundary_pool (not part of the default test run):
 ``pytest benchmarks/test_bench_boundary_pool.py``. Small shapes; ``python -m
-benchmarks.boundary_pool`` measures the issue's shapes."""
+benchmarks.boundary_pool`` measures AFSD's THUMOS and ActivityNet shapes."""
 from __future__ import annotations
 
 import pytest

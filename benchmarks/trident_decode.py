@@ -10,33 +10,29 @@ shapes.
 
 Shapes: THUMOS14 B=2, the 6 FPN levels from T=2304 concatenated (T=4536), Cb=20, K=17;
 EPIC-Kitchens noun: the same with Cb=300. Peak memory is measured in a fresh subprocess per
-(backend, shape, device) so that one run's allocations cannot hide another's: on CUDA with
-``torch.cuda.max_memory_allocated``, on the CPU as the peak of torch's CPU allocator from the
-profiler's memory events (allocations by tensors only, inputs excluded). Times are the median of ``--repeat`` runs after a warm-up.
+(backend, shape, device) after a warm-up call (:func:`benchmarks.common.peak_memory_mib`: on
+CUDA the allocator's peak, on the CPU the resident set's high-water mark, inputs excluded).
+Times are the median of ``--repeat`` interleaved runs after a warm-up.
 
 The index form with gradients (``--forms index``) is timed as a detector's training loss uses
 it: one call per FPN level (B=4, Cb=20, levels of T = 1024, 512, 256, 128, 64, K=17) on N
 positive (batch, class, position) triples spread over the levels in proportion to their
 length, forward+backward of all levels, for three paths: the dense kernel gathered at the
-triples (how the extension ran the index form with autograd before it had its own
-backward), the index kernels, and the reference index form. Repeats are interleaved across
-the paths and the best is reported (the machine's load varies). ``--forms train-step`` times a
-whole CLTDR-GMG training step (``cltdr_gmg_small``) with the old and the new index path.
+triples (what an index form without a backward of its own costs), the index kernels, and the
+reference index form. Repeats are interleaved across the paths and the best is reported. ``--forms train-step`` times a
+whole CLTDR-GMG training step (``cltdr_gmg_small``) with the dense+gather path and the
+index kernels.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 
 import torch
 
 import pytal
+from benchmarks.common import environment, peak_memory_mib, time_interleaved
 from pytal.ops import trident_decode
 
 LEVELS_THUMOS = sum(2304 >> i for i in range(6))  # 2304 + 1152 + ... + 72 = 4536
@@ -61,67 +57,32 @@ def step(inputs, backend):
     out.backward(torch.ones_like(out))
 
 
-def sync(device):
-    if device == "cuda":
-        torch.cuda.synchronize()
+def step_case(shape, device, backend):
+    """Factory for :func:`benchmarks.common.peak_memory_mib`, and what is timed: one
+    forward+backward from fresh gradients."""
+    inputs = make_inputs(tuple(shape), device)
 
-
-def time_step(shape, device, backend, repeat):
-    """Median seconds of one forward+backward."""
-    inputs = make_inputs(shape, device)
-    step(inputs, backend)  # warm-up
-    times = []
-    for _ in range(repeat):
+    def run():
         for x in inputs:
             x.grad = None
-        sync(device)
-        start = time.perf_counter()
         step(inputs, backend)
-        sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return run
 
 
-def peak_memory_here(shape, device, backend):
-    """Peak bytes allocated by one forward+backward beyond the inputs (this process)."""
-    inputs = make_inputs(shape, device)
-    if device == "cuda":
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        step(inputs, backend)
-        torch.cuda.synchronize()
-        return torch.cuda.max_memory_allocated() - base
-    return cpu_peak_bytes(lambda: step(inputs, backend))
-
-
-def cpu_peak_bytes(fn):
-    """Peak of the bytes held by torch's CPU allocator while ``fn`` runs, counting only
-    allocations made inside it (from the profiler's memory events: their "Total Allocated"
-    is the running total since the profiler started)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "trace.json")
-        prof.export_chrome_trace(path)
-        with open(path) as f:
-            events = json.load(f)["traceEvents"]
-    totals = [e["args"]["Total Allocated"] for e in events if e.get("name") == "[memory]"]
-    return max([0] + totals)
+def time_steps(shape, device, repeat):
+    """Median seconds of one forward+backward per backend, the backends interleaved."""
+    fns = {backend: step_case(shape, device, backend) for backend in BACKENDS}
+    return {k: t.median for k, t in time_interleaved(fns, device=device, repeats=repeat).items()}
 
 
 def peak_memory(shape, device, backend):
-    """peak_memory_here in a fresh interpreter (isolated allocator and resident set)."""
-    cmd = [sys.executable, "-m", "benchmarks.trident_decode", "--_peak",
-           json.dumps({"shape": shape, "device": device, "backend": backend})]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    return int(res.stdout.strip().splitlines()[-1])
+    """MiB above the inputs of one forward+backward, in a fresh process after a warm-up call."""
+    return peak_memory_mib("benchmarks.trident_decode:step_case",
+                           dict(shape=list(shape), device=device, backend=backend), device=device)
 
 
 def fmt_mib(n):
-    return f"{n / 2**20:9.1f} MiB"
+    return f"{n:9.1f} MiB"
 
 
 INDEX_LEVELS = (1024, 512, 256, 128, 64)
@@ -166,17 +127,8 @@ def index_step(problem, path):
 
 def time_index_paths(problem, device, repeat):
     """Best seconds of index_step per path, repeats interleaved across paths."""
-    best = {}
-    for path in INDEX_PATHS:  # warm-up
-        index_step(problem, path)
-    for _ in range(repeat):
-        for path in INDEX_PATHS:
-            sync(device)
-            start = time.perf_counter()
-            index_step(problem, path)
-            sync(device)
-            best[path] = min(best.get(path, float("inf")), time.perf_counter() - start)
-    return best
+    fns = {path: (lambda path=path: index_step(problem, path)) for path in INDEX_PATHS}
+    return {k: t.best for k, t in time_interleaved(fns, device=device, repeats=repeat).items()}
 
 
 def run_index(positives, devices, repeat):
@@ -196,9 +148,9 @@ def run_index(positives, devices, repeat):
                   flush=True)
 
 
-def old_index_path(start_logits, end_logits, offset_logits, index=None, **kwargs):
-    """pytal.ops.trident_decode as it ran the index form with autograd before the index
-    kernels had a backward: the dense op, gathered."""
+def dense_gather_path(start_logits, end_logits, offset_logits, index=None, **kwargs):
+    """pytal.ops.trident_decode with the index form under autograd replaced by the dense op,
+    gathered at the triples."""
     inputs = (start_logits, end_logits, offset_logits)
     if index is not None and torch.is_grad_enabled() and any(x.requires_grad for x in inputs):
         return dense_then_gather(start_logits, end_logits, offset_logits, index)
@@ -206,7 +158,7 @@ def old_index_path(start_logits, end_logits, offset_logits, index=None, **kwargs
 
 
 def run_training_step(device, repeat):
-    """CLTDR-GMG training step (cltdr_gmg_small) with the old index path vs the index
+    """CLTDR-GMG training step (cltdr_gmg_small) with the dense+gather path vs the index
     kernels: one model per path from the same weights, steps interleaved, median and best."""
     import copy
 
@@ -223,7 +175,7 @@ def run_training_step(device, repeat):
     models = {"dense+gather": first, "index kernel": copy.deepcopy(first)}
     optims = {k: torch.optim.AdamW(param_groups(m, settings.weight_decay), lr=settings.lr)
               for k, m in models.items()}
-    decoders = {"dense+gather": old_index_path, "index kernel": trident_decode}
+    decoders = {"dense+gather": dense_gather_path, "index kernel": trident_decode}
     batch = bench.training_batch(cfg, length=cfg.dataset.max_seq_len,
                                  device=torch.device(device), seed=0)
 
@@ -233,30 +185,27 @@ def run_training_step(device, repeat):
                                    settings.clip_grad_l2norm)
 
     try:
-        samples = bench.time_interleaved({k: (lambda k=k: step(k)) for k in models},
-                                         repeats=repeat, warmup=1,
-                                         sync=bench.synchronizer(torch.device(device)))
+        timings = time_interleaved({k: (lambda k=k: step(k)) for k in models},
+                                   device=device, repeats=repeat)
     finally:
         cltdr.trident_decode = trident_decode
     print(f"cltdr_gmg_small training step on {device} (B={batch['feats'].shape[0]}, "
           f"T={batch['feats'].shape[-1]}), {repeat} interleaved repeats, "
           f"{torch.get_num_threads()} CPU threads; load average {os.getloadavg()[0]:.2f}")
-    for name, times in samples.items():
-        print(f"  {name:13} median {statistics.median(times) * 1e3:8.1f} ms   "
-              f"best {min(times) * 1e3:8.1f} ms")
+    for name, t in timings.items():
+        print(f"  {name:13} median {t.median * 1e3:8.1f} ms   best {t.best * 1e3:8.1f} ms")
 
 
 def run(shapes, devices, repeat):
-    print(f"pytal.ops.trident_decode forward+backward, float32; torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads")
+    print(f"pytal.ops.trident_decode forward+backward, float32; {environment()}")
     print(f"{'shape (B,Cb,T,K)':24} {'device':6} {'reference':>11} {'extension':>11} "
           f"{'speed-up':>8}   {'ref peak':>13} {'ext peak':>13} {'mem ratio':>9}")
     for name, shape in shapes.items():
         for device in devices:
-            t = {bk: time_step(shape, device, bk, repeat) for bk in BACKENDS}
+            t = time_steps(shape, device, repeat)
             m = {bk: peak_memory(shape, device, bk) for bk in BACKENDS}
             label = f"{name} {shape}"
-            ratio = m["reference"] / max(m["extension"], 1)
+            ratio = m["reference"] / max(m["extension"], 1e-3)
             print(f"{label:24} {device:6} {t['reference'] * 1e3:9.1f}ms "
                   f"{t['extension'] * 1e3:9.1f}ms {t['reference'] / t['extension']:7.2f}x   "
                   f"{fmt_mib(m['reference'])} {fmt_mib(m['extension'])} {ratio:8.1f}x",
@@ -274,15 +223,10 @@ def main(argv=None):
                         default=["dense", "index"],
                         help="dense: the dense op at --shapes; index: the index form with "
                              "gradients at training shapes; train-step: a CLTDR-GMG "
-                             "training step with the old and the new index path")
+                             "training step with the dense+gather path and the index kernels")
     parser.add_argument("--positives", nargs="+", type=int, default=[300, 1000, 2000],
                         help="N positive triples of the index form (all levels together)")
-    parser.add_argument("--_peak", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args._peak:
-        job = json.loads(args._peak)
-        print(peak_memory_here(tuple(job["shape"]), job["device"], job["backend"]))
-        return
     if not pytal.ops.extension_loaded():
         sys.exit(f"pytal._C is not built: {pytal.ops.backend_info()['load_error']}")
     shapes = ({"custom": tuple(int(x) for x in args.custom.split(","))} if args.custom

@@ -4,14 +4,14 @@
 
 TORCH_LIBRARY(pytal, m) {
   // Batched Soft-NMS. keep: input indices, groups ascending, each in selection order;
-  // new_scores: their decayed scores. See DESIGN.md "soft_nms".
+  // new_scores: their decayed scores. See docs/ops.md, "soft_nms".
   m.def(
       "soft_nms(Tensor segments, Tensor scores, Tensor? groups, float iou_threshold, "
       "float sigma, float min_score, str method, int max_per_group) -> "
       "(Tensor keep, Tensor new_scores)");
 
   // Boundary max pooling (AFSD): (B, C, T) features, (B, K, 4) segments -> (B, C, K); channels
-  // c < C/2 pool [seg0, seg1], the others [seg2, seg3]. See DESIGN.md "boundary_pool".
+  // c < C/2 pool [seg0, seg1], the others [seg2, seg3]. See docs/ops.md, "boundary_pool".
   m.def("boundary_pool(Tensor features, Tensor segments) -> Tensor");
   // Gradient of boundary_pool for features: each output's gradient goes to its first argmax.
   m.def("boundary_pool_backward(Tensor grad_output, Tensor features, Tensor segments) -> Tensor");
@@ -28,7 +28,7 @@ TORCH_LIBRARY(pytal, m) {
   // Trident relative boundary decoding (TriDet). out (B, T, Cb, 2): expected (left, right)
   // distances; stats (B, T, Cb, 2, 2): per side (mean, log-sum-exp) in the accumulation dtype,
   // all the backward needs, or empty (0,) when save_stats is false (inference).
-  // See DESIGN.md "trident_decode".
+  // See docs/ops.md, "trident_decode".
   m.def(
       "trident_decode(Tensor start_logits, Tensor end_logits, Tensor offset_logits, "
       "bool save_stats=True) -> (Tensor out, Tensor stats)");
@@ -50,7 +50,7 @@ TORCH_LIBRARY(pytal, m) {
       "Tensor offset_logits, Tensor batch, Tensor cls, Tensor pos, Tensor stats) -> "
       "(Tensor grad_start, Tensor grad_end, Tensor grad_offset)");
 
-  // GMG token mixer (DESIGN.md "gmg"): out (B, C, T) in u's dtype, and the global branch g
+  // GMG token mixer (docs/ops.md, "gmg"): out (B, C, T) in u's dtype, and the global branch g
   // (B, C, T) in the compute dtype (float32, float64 for float64 u), saved for backward.
   m.def(
       "gmg(Tensor u, Tensor filter_w1, Tensor filter_b1, Tensor filter_w2, Tensor filter_b2, "

@@ -18,6 +18,7 @@ _SUBMODULES = (
     "data",
     "engine",
     "evaluation",
+    "io",
     "models",
     "nn",
     "ops",

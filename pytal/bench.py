@@ -28,20 +28,18 @@ import argparse
 import collections
 import copy
 import datetime
-import os
 import statistics
 import sys
-import time
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from pytal.bench_harness import environment, load_average, time_interleaved
 from pytal.bench_options import THUMOS14_TEST_LENGTHS, add_arguments
 from pytal.data.batch import Batch
-from pytal.ops import force_backend
-from pytal.ops._backend import has_kernel
+from pytal.ops import force_backend, has_kernel
 
 __all__ = ["THUMOS14_TEST_LENGTHS", "OpCounter", "environment", "format_report", "main",
            "run_end_to_end"]
@@ -56,23 +54,6 @@ SCORE_ATOL = 1e-4
 TOP_SCORES = 5
 SEGMENTS_PER_VIDEO = 8
 FPS = 30.0
-
-
-# ----------------------------------------------------------------------------- environment
-
-def environment() -> str:
-    """One line: torch version, CPU threads, GPU name (or "no GPU")."""
-    cpu = f"{torch.get_num_threads()} CPU threads"
-    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
-    return f"torch {torch.__version__}, {cpu}, {gpu}"
-
-
-def load_average() -> Optional[list[float]]:
-    """The 1, 5 and 15 minute load averages, or None where the OS has none."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
 
 
 class OpCounter(TorchDispatchMode):
@@ -145,31 +126,6 @@ def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, batch: Bat
 def detect_videos(model: nn.Module, videos: Sequence[Batch]) -> list[dict[str, Any]]:
     """``model.predict`` on each video in turn (batch of one); one detection dict per video."""
     return [model.predict(v)[0] for v in videos]
-
-
-def synchronizer(device: torch.device) -> Callable[[], None]:
-    """A function that waits for the device's queued work (a no-op on the CPU)."""
-    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-
-
-def time_interleaved(calls: Mapping[str, Callable[[], object]], *, repeats: int, warmup: int,
-                     sync: Callable[[], None]) -> dict[str, list[float]]:
-    """Wall times (seconds) of ``repeats`` calls of each function, after ``warmup`` untimed
-    calls of each; the functions take turns, in reversed order every other round, so that a
-    change of machine load hits them alike. Returns name -> list of times."""
-    names = list(calls)
-    for _ in range(warmup):
-        for name in names:
-            calls[name]()
-    sync()
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(repeats):
-        for name in (names if r % 2 == 0 else names[::-1]):
-            start = time.perf_counter()
-            calls[name]()
-            sync()
-            samples[name].append(time.perf_counter() - start)
-    return samples
 
 
 def peak_memory_mib(fn: Callable[[], object], device: torch.device) -> tuple[Any, Optional[float]]:
@@ -286,10 +242,10 @@ def bench_training(cfg, models, optims, clip, *, length, device, repeats, warmup
     for b in BACKENDS:
         loss, ops, peak = checked_pass(b, steps[b], device, seed)
         out[b] = {"loss": float(loss), "ops": ops, "peak_memory_mib": peak}
-    samples = time_interleaved({b: on_backend(b, steps[b]) for b in BACKENDS},
-                               repeats=repeats, warmup=warmup, sync=synchronizer(device))
+    timings = time_interleaved({b: on_backend(b, steps[b]) for b in BACKENDS},
+                               repeats=repeats, warmup=warmup, device=device)
     for b in BACKENDS:
-        out[b].update(_timing(samples[b]))
+        out[b].update(_timing(timings[b].samples))
     out["speedup"] = out["reference"]["median_s"] / out["extension"]["median_s"]
     out["check"] = compare_losses(out["extension"]["loss"], out["reference"]["loss"])
     return out
@@ -310,10 +266,10 @@ def bench_inference(cfg, models, *, lengths, device, repeats, warmup, seed) -> d
     for b in BACKENDS:
         dets, ops, peak = checked_pass(b, runs[b], device, seed)
         out[b] = {**summarise_detections(dets), "ops": ops, "peak_memory_mib": peak}
-    samples = time_interleaved({b: on_backend(b, runs[b]) for b in BACKENDS},
-                               repeats=repeats, warmup=warmup, sync=synchronizer(device))
+    timings = time_interleaved({b: on_backend(b, runs[b]) for b in BACKENDS},
+                               repeats=repeats, warmup=warmup, device=device)
     for b in BACKENDS:
-        out[b].update(_timing(samples[b], scale=len(videos)))
+        out[b].update(_timing(timings[b].samples, scale=len(videos)))
     out["speedup"] = out["reference"]["median_s"] / out["extension"]["median_s"]
     out["check"] = compare_detections(out["extension"], out["reference"])
     return out
@@ -410,7 +366,7 @@ def format_report(result: Mapping[str, Any]) -> str:
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the benchmark for parsed :func:`add_arguments` options, print the report, write
     ``--json``; returns 0, or 1 when a backend check failed."""
-    from pytal.data.jsonio import write_json
+    from pytal.io.jsonio import write_json
 
     result = run_end_to_end(args.config, device=args.device, repeats=args.repeats,
                             warmup=args.warmup, threads=args.threads,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 #: 25th, 50th and 75th percentiles of the lengths of the 210 THUMOS14 test videos in I3D
-#: feature steps (duration x fps / 4, from pytal/resources/thumos14.json; the
+#: feature steps (duration x fps / 4, from the THUMOS14 annotation file; the
 #: 10th and 90th are 357 and 3099, the mean 1589).
 THUMOS14_TEST_LENGTHS = (715, 1212, 1719)
 

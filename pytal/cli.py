@@ -118,7 +118,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if missing:
         raise CommandError(f"missing {', '.join(missing)} (usage: pytal eval --gt GT.json "
                            "--pred DETECTIONS.json --subset SUBSET [--tiou 0.3:0.7:0.1] [--json OUT])")
-    from pytal.data.jsonio import write_json
+    from pytal.io.jsonio import write_json
     from pytal.evaluation import evaluate, parse_tiou_thresholds
 
     thresholds = parse_tiou_thresholds(args.tiou) if args.tiou is not None else \
@@ -151,7 +151,7 @@ def gt_tiou_thresholds(gt: str, dataset: Optional[str]) -> list[float]:
 
 
 def _eval_checkpoint(args: argparse.Namespace) -> int:
-    from pytal.data.jsonio import write_json
+    from pytal.io.jsonio import write_json
     from pytal.engine import build_dataset, infer_dataset, load_model
     from pytal.evaluation import evaluate, parse_tiou_thresholds
 
@@ -276,7 +276,7 @@ def add_infer_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_infer(args: argparse.Namespace) -> int:
-    from pytal.data.jsonio import write_json
+    from pytal.io.jsonio import write_json
     from pytal.engine import feature_items, infer_dataset, load_model
 
     model, cfg, names = load_model(args.ckpt, config=args.config, overrides=args.override,
@@ -310,7 +310,11 @@ def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
+    import logging
+
     from pytal.demo import run_demo
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")     # one line per epoch
 
     result = run_demo(args.output, quick=args.quick, data_dir=args.data_dir,
                       overrides=tuple(args.override), progress=not args.no_progress)

@@ -27,8 +27,8 @@ from typing import Any, ClassVar, Iterable, Literal, Mapping, Optional, Union
 
 import yaml
 
-from pytal.atomic_write import atomic_write
 from pytal.evaluation.thresholds import dataset_tiou_thresholds
+from pytal.io.atomic import atomic_write
 
 __all__ = ["CONFIG_DIR", "PACKAGE_DIR", "Config", "ConfigError", "DatasetConfig", "EvalConfig",
            "Overrides", "TrainConfig", "apply_overrides", "config_from_dict", "config_path",

@@ -53,7 +53,7 @@ def run_demo(output: str, *, quick: bool = False, data_dir: Optional[str] = None
     ``data_dir``: where the synthetic dataset goes (default ``output/data``; reused when
     already written with the same arguments)."""
     from pytal.config import load_config, overrides_dict, save_config
-    from pytal.data.jsonio import read_json, write_json
+    from pytal.io.jsonio import read_json, write_json
     from pytal.data.synthetic import write_dataset
     from pytal.engine import Trainer
     from pytal.visualize import plot_timelines

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Sequence, Union
 
+from pytal.io.atomic import atomic_write
+
 __all__ = ["plot_timelines"]
 
 
@@ -54,9 +56,8 @@ def plot_timelines(ground_truth: Mapping[str, Any], detections: Mapping[str, Any
     fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(right + 0.005, 0.99),
                fontsize=6, ncol=ncol, frameon=False)
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        atomic_write(path, lambda f: fig.savefig(f, dpi=100, format="png"), binary=True)
+    finally:
+        plt.close(fig)
     return path

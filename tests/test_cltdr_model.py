@@ -24,7 +24,7 @@ META = dict(fps=25.0, feat_stride=4, feat_num_frames=16)
 @pytest.fixture(autouse=True)
 def _one_thread():
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)       # many tiny ops: threads only add overhead on 2 cores
+    torch.set_num_threads(1)       # many tiny ops: threads only add overhead
     yield
     torch.set_num_threads(threads)
 

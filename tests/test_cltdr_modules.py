@@ -14,8 +14,7 @@ from pytal.models.cltdr_gmg.refinement import refine_offsets, refined_logits, re
 from pytal.nn.norm import ChannelLayerNorm
 from pytal.nn.masked_conv import MaskedConv1D, downsample_mask
 from pytal.nn.scale import Scale
-
-from _cltdr_reference import trident_decode_dense
+from pytal.ops.reference.trident_decode import trident_decode as trident_decode_dense
 
 C = 8
 

@@ -1,6 +1,6 @@
 """CLTDR-GMG training objective end to end on fixed pyramid features (no encoder): the decoder,
-the heads, label assignment, both loss branches (release mix) and the inference helpers, with a
-test-only dense Trident decoder standing in for pytal.ops.trident_decode. One batch is driven to
+the heads, label assignment, both loss branches (release mix) and the inference helpers, with the
+dense Trident reference (pytal.ops.reference) standing in for pytal.ops.trident_decode. One batch is driven to
 a low loss and its segments are recovered."""
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pytal.models.common import (LossNormalizer, PointGenerator, assign_targets_
                                  branch_losses, positive_entries, segments_from_offsets,
                                  select_candidates)
 from pytal.nn.masked_conv import downsample_mask
+from pytal.ops.reference.trident_decode import trident_decode as trident_decode_dense
 
-from _cltdr_reference import DecoderAndHeads, trident_decode_dense
+from _cltdr_reference import DecoderAndHeads
 
 C, NC, BINS = 16, 2, 4
 LENGTHS = (32, 16, 8, 4)

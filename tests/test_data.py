@@ -13,7 +13,7 @@ import torch
 from pytal.data import (AnnotationError, FeatureDataset, FeatureGrid, load_annotations,
                         load_features, resolve_labels, seconds_to_steps, steps_to_seconds)
 from pytal.data.collate import collate
-from pytal.data.annotations import load_instances
+from pytal.io.annotations import load_instances
 from pytal.data.crop import clip_to_window, crop_length, random_crop
 
 FPS, STRIDE, FRAMES = 30.0, 4, 16

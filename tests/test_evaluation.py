@@ -2,7 +2,7 @@
 with the per-prediction loop of benchmarks/evaluation.py on the real THUMOS14 annotations.
 
 Every test runs twice: with the compiled JSON walkers of pytal._tables and with the Python ones
-(:mod:`pytal.data.json_tables`)."""
+(:mod:`pytal.io.json_tables`)."""
 from __future__ import annotations
 
 import contextlib
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from benchmarks.evaluation import random_predictions, reference_evaluate
-from pytal.data import json_tables
-from pytal.data.jsonio import read_json
+from pytal.io import json_tables
+from pytal.io.jsonio import read_json
 from pytal.evaluation import (ACTIVITYNET_TIOU, THUMOS14_TIOU, evaluate,
                               interpolated_average_precision, match_detections,
                               parse_tiou_thresholds, segment_iou, tiou_range)

@@ -1,4 +1,4 @@
-"""pytal.data.json_tables: the compiled JSON walkers give exactly what the Python walkers give
+"""pytal.io.json_tables: the compiled JSON walkers give exactly what the Python walkers give
 (their specification) on real and tricky inputs, and hand everything else back to them."""
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from benchmarks.evaluation import random_predictions
-from pytal.data import json_tables
-from pytal.data.jsonio import read_json
-from pytal.data.annotations import AnnotationError, load_instances
+from pytal.io import json_tables
+from pytal.io.jsonio import read_json
+from pytal.io.annotations import AnnotationError, load_instances
 from pytal.evaluation import detection, evaluate
 
 ANNOTATIONS = os.path.join(os.path.dirname(__file__), "..", "pytal", "resources")

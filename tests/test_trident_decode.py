@@ -28,7 +28,7 @@ def make_inputs(b, c, t, k, *, dtype=torch.float32, device="cpu", scale=3.0, see
 
 
 def naive_decode(s, e, o):
-    """Per-element loops over the DESIGN.md formula, in float64: an independent check of
+    """Per-element loops over the formula of docs/ops.md, in float64: an independent check of
     the reference."""
     b_, c_, t_ = s.shape
     k = o.shape[-1]

@@ -1,5 +1,5 @@
 // Interval pooling math shared by the CPU and CUDA kernels of boundary_pool and segment_pool
-// (see DESIGN.md, "boundary_pool"). Compiled by both the host compiler and nvcc: no torch
+// (docs/ops.md, "boundary_pool"). Compiled by both the host compiler and nvcc: no torch
 // headers.
 //
 // Both ops pool a feature row row[0, n) over closed integer intervals [lo, hi] (already

@@ -1,4 +1,4 @@
-// The math of the GMG token mixer (DESIGN.md "gmg") as inline host/device functions, shared
+// The math of the GMG token mixer (docs/ops.md, "gmg") as inline host/device functions, shared
 // by the CPU kernel (gmg_cpu.cpp) and the CUDA kernels (gmg_cuda.cu). No torch headers.
 //
 // Per (b, c) row of u (length T, F = T/2 + 1 frequencies):

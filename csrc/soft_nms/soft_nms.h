@@ -1,4 +1,4 @@
-// Soft-NMS math shared by the CPU and CUDA kernels (see DESIGN.md, "soft_nms").
+// Soft-NMS math shared by the CPU and CUDA kernels (docs/ops.md, "soft_nms").
 // Compiled by both the host compiler and nvcc: no torch headers.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Trident decoding math shared by the CPU and CUDA kernels (see DESIGN.md, "trident_decode").
+// Trident decoding math shared by the CPU and CUDA kernels (docs/ops.md, "trident_decode").
 // Compiled by both the host compiler and nvcc: no torch headers.
 //
 // Layouts (all contiguous):

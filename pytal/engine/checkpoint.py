@@ -6,7 +6,7 @@ from typing import Any, Union
 
 import torch
 
-from pytal.atomic_write import atomic_write
+from pytal.io.atomic import atomic_write
 
 __all__ = ["atomic_save", "load_checkpoint", "CHECKPOINT_FORMAT"]
 

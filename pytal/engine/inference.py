@@ -7,10 +7,10 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from pytal.data.batch import Batch
 from pytal.data.collate import collate
+from pytal.engine.progress import progress_bar
 
 __all__ = ["DETECTIONS_VERSION", "detections_json", "infer_dataset", "infer_batches"]
 
@@ -52,7 +52,7 @@ def infer_batches(model: nn.Module, batches: Iterable[Mapping[str, Any]], *,
     model.eval()
     out: list[dict[str, Any]] = []
     try:
-        for batch in tqdm(batches, total=total, desc="infer", disable=not progress, leave=False):
+        for batch in progress_bar(batches, progress=progress, total=total, desc="infer"):
             if not isinstance(batch, Batch):
                 batch = Batch.from_collated(batch)
             batch = Batch(batch.feats.to(device), batch.masks.to(device),

@@ -16,11 +16,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Subset
 from torch.utils.data.distributed import DistributedSampler
-from tqdm.auto import tqdm
 
 from pytal.config import Config
 from pytal.data.batch import Batch
-from pytal.data.jsonio import write_json
+from pytal.io.jsonio import write_json
 from pytal.engine.amp import MixedPrecision
 from pytal.engine.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
 from pytal.engine.data import build_dataset, train_loader
@@ -28,6 +27,7 @@ from pytal.engine.distributed import (all_gather_objects, barrier, broadcast_obj
                                       merge_detections, shard_indices)
 from pytal.engine.ema import ModelEMA
 from pytal.engine.inference import infer_dataset
+from pytal.engine.progress import progress_bar
 from pytal.engine.schedule import build_scheduler
 
 __all__ = ["Trainer", "param_groups", "seed_everything"]
@@ -77,7 +77,7 @@ class Trainer:
             ``metrics.json`` (the best evaluation: :func:`pytal.evaluation.evaluate`'s dict
             plus ``epoch``), ``history.json``, ``detections.json`` (val subset, best model),
             ``train.log``. ``None``: nothing is written.
-        device: where to train. progress: tqdm bars.
+        device: where to train. progress: progress bars (drawn only on a terminal).
         model: a prebuilt model (default ``pytal.models.build_model(cfg)``, seeded with
             ``train.seed``). Any detector of :mod:`pytal.models.protocol`: the trainer calls
             ``model(batch)`` for the losses and ``model.predict(batch)`` to evaluate.
@@ -263,8 +263,8 @@ class Trainer:
         if self.sampler is not None:
             self.sampler.set_epoch(self.epoch)
         sums: dict[str, float] = {}
-        bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{s.epochs}",
-                   disable=not self.progress, leave=False)
+        bar = progress_bar(self.loader, progress=self.progress,
+                           desc=f"epoch {self.epoch + 1}/{s.epochs}")
         for batch in bar:
             with self.amp.autocast():
                 losses = model(Batch.from_collated(batch).to(self.device))

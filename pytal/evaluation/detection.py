@@ -23,15 +23,14 @@ not fetched from a server.
 from __future__ import annotations
 
 import warnings
-from itertools import chain, repeat
-from operator import itemgetter
-from typing import Any, Hashable, Mapping
+from itertools import chain
+from typing import Any
 
 import numpy as np
 
-from pytal.data import json_tables
-from pytal.data.annotations import load_instances
-from pytal.data.jsonio import PathOrDict, read_json
+from pytal.io.annotations import load_instances
+from pytal.io.detections import load_detections
+from pytal.io.jsonio import PathOrDict
 from pytal.evaluation.ap import sparse_class_average_precision
 from pytal.evaluation.matching import true_positives
 from pytal.evaluation.thresholds import ThresholdSpec, parse_tiou_thresholds
@@ -63,16 +62,10 @@ class _Predictions:
     """
 
     def __init__(self, source: PathOrDict, gt: _GroundTruth, unknown_videos: str) -> None:
-        data, where = read_json(source, what="prediction")
-        results = data.get("results") if isinstance(data, Mapping) else None
-        if not isinstance(results, Mapping):
-            raise ValueError(f"{where}: missing field 'results' (expected {{video_id: [{{'label', "
-                             "'score', 'segment'}, ...]}})")
+        table = load_detections(source, gt.label_index, gt.video_index)
+        where, results = table.source, table.results
         self.video, self.label, self.score, self.segments = (
-            json_tables.detection_table(results, gt.label_index, gt.video_index)
-            or _parse_results(results, gt, where))
-        if not (np.isfinite(self.score).all() and np.isfinite(self.segments).all()):
-            raise ValueError(f"{where}: scores and segments must be finite numbers (NaN/inf found)")
+            table.video, table.label, table.score, table.segments)
         keep = self.label >= 0
         if not keep.all():
             detections = chain.from_iterable(results.values())
@@ -91,60 +84,6 @@ class _Predictions:
         if not keep.all():
             self.video, self.label = self.video[keep], self.label[keep]
             self.score, self.segments = self.score[keep], self.segments[keep]
-
-
-_LABEL, _SCORE, _SEGMENT = itemgetter("label"), itemgetter("score"), itemgetter("segment")
-
-
-def _parse_results(results: Mapping[Any, list], gt: _GroundTruth, where: str
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(video, label, score, segments)`` of the detections of ``results`` (lists of
-    detection dicts) in file order: (D,) int64 indices into the ground truth's videos and
-    classes (-1: not there), (D,) float64 scores, (D, 2) float64 seconds. The specification of
-    :func:`pytal.data.json_tables.detection_table`; raises ValueError naming the field."""
-    if not set(map(type, results.values())) <= {list}:                    # rare: look closer
-        bad = [v for v, dets in results.items() if not isinstance(dets, list)]
-        if bad:
-            raise ValueError(f"{where}: results[{bad[0]!r}] must be a list of detections")
-    counts = np.fromiter(map(len, results.values()), np.int64, count=len(results))
-    detections = list(chain.from_iterable(results.values()))
-    try:
-        label, score, segments = _detection_arrays(detections, gt.label_index)
-    except (KeyError, TypeError, ValueError, OverflowError):
-        raise _detection_error(detections, where) from None
-    video_of = np.fromiter(map(gt.video_index.get, results, repeat(-1, len(results))),
-                           np.int64, count=len(results))
-    return np.repeat(video_of, counts), label, score, segments
-
-
-def _detection_arrays(detections: list, label_index: Mapping[str, int]
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(label, score, segments)`` of D detection dicts: (D,) int64 class index (-1: not a
-    class of the ground truth), (D,) float64, (D, 2) float64. Raises KeyError, TypeError or
-    ValueError on anything malformed (:func:`_detection_error` says what)."""
-    num = len(detections)
-    segments = list(map(_SEGMENT, detections))
-    if set(map(len, segments)) - {2}:
-        raise ValueError("a segment is not [start, end]")
-    label = np.fromiter(map(label_index.get, map(_LABEL, detections), repeat(-1, num)),
-                        np.int64, count=num)
-    score = np.fromiter(map(_SCORE, detections), np.float64, count=num)
-    segments = np.fromiter(chain.from_iterable(segments), np.float64, count=2 * num)
-    return label, score, segments.reshape(num, 2)
-
-
-def _detection_error(detections: list, where: str) -> ValueError:
-    """The error for detections that :func:`_detection_arrays` rejected, naming the field."""
-    for d in detections:
-        try:
-            d["label"], d["score"], d["segment"]
-        except (KeyError, TypeError) as err:
-            return ValueError(f"{where}: every detection needs 'label', 'score' and 'segment' "
-                              f"({err!r} in one of them)")
-    if not all(isinstance(d["label"], Hashable) for d in detections):
-        return ValueError(f"{where}: every detection's 'label' must be a class name")
-    return ValueError(f"{where}: every detection needs a numeric 'score' and a 'segment' "
-                      "[start, end] in seconds")
 
 
 def evaluate(ground_truth: PathOrDict, predictions: PathOrDict, *, subset: str,

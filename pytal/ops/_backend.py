@@ -138,7 +138,7 @@ def backend_info() -> dict:
     ``load_error`` (why the extension is missing, or None) and ``json_tables`` (the torch-free
     module ``pytal._tables`` that evaluation parses JSON with was built and loads).
     """
-    from pytal.data import json_tables
+    from pytal.io import json_tables
 
     built = _extension.build_info() if _extension is not None else {}
     ops = {}

@@ -8,6 +8,7 @@ import torch
 from pytal.ops import _checks
 from pytal.ops._backend import choose_backend, register_autograd, register_fake
 from pytal.ops.reference import gmg as reference
+from pytal.ops.reference.dtypes import compute_dtype
 
 _OP = "gmg"
 MAX_KERNEL_SIZE = 31
@@ -93,13 +94,13 @@ def _check_args(u, params, lambd, gating) -> None:
 @register_fake(_OP)
 def _gmg_fake(u, w1, b1, w2, b2, conv_weight, conv_bias, instant_weight, instant_bias, lambd,
               gating):
-    return torch.empty_like(u), u.new_empty(u.shape, dtype=reference.compute_dtype(u.dtype))
+    return torch.empty_like(u), u.new_empty(u.shape, dtype=compute_dtype(u.dtype))
 
 
 @register_fake("gmg_backward")
 def _gmg_backward_fake(grad_out, u, global_branch, w1, b1, w2, b2, conv_weight, conv_bias,
                        instant_weight, instant_bias, lambd, gating):
-    dtype = reference.compute_dtype(u.dtype)
+    dtype = compute_dtype(u.dtype)
     params = (w1, b1, w2, b2, conv_weight, conv_bias, instant_weight, instant_bias)
     return [torch.empty_like(u)] + [p.new_empty(p.shape, dtype=dtype) for p in params]
 

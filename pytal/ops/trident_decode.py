@@ -8,6 +8,7 @@ import torch
 from pytal.ops import _checks
 from pytal.ops._backend import choose_backend, register_autograd, register_fake
 from pytal.ops.reference import trident_decode as reference
+from pytal.ops.reference.dtypes import compute_dtype
 
 _OP = "trident_decode"
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -126,17 +127,12 @@ def _check_index(index, start_logits: torch.Tensor, *, values: bool = True):
     return tuple(index)
 
 
-def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The kernels' accumulation (and stats) dtype."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 @register_fake("trident_decode")
 def _trident_decode_fake(start_logits, end_logits, offset_logits, save_stats=True):
     b, c, t = start_logits.shape
     stats_shape = (b, t, c, 2, 2) if save_stats else (0,)
     return (start_logits.new_empty((b, t, c, 2)),
-            start_logits.new_empty(stats_shape, dtype=_acc_dtype(start_logits.dtype)))
+            start_logits.new_empty(stats_shape, dtype=compute_dtype(start_logits.dtype)))
 
 
 @register_fake("trident_decode_backward")
@@ -152,7 +148,7 @@ def _trident_decode_index_fake(start_logits, end_logits, offset_logits, batch, c
     n = batch.shape[0]
     return (start_logits.new_empty((n, 2)),
             start_logits.new_empty((n, 2, 2) if save_stats else (0,),
-                                   dtype=_acc_dtype(start_logits.dtype)))
+                                   dtype=compute_dtype(start_logits.dtype)))
 
 
 @register_fake("trident_decode_index_backward")

@@ -23,7 +23,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from pytal.data.jsonio import PathOrDict, write_json
+from pytal.io.jsonio import PathOrDict, write_json
 from pytal.data.synthetic.layout import VideoSpec, class_names, layout_from_file, random_layout
 from pytal.data.synthetic.signal import FeatureSynthesizer, SignalConfig
 from pytal.data.timing import FeatureGrid

@@ -10,7 +10,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from pytal.data.annotations import PathOrDict, load_annotations
+from pytal.io.annotations import load_annotations
+from pytal.io.jsonio import PathOrDict
 
 
 @dataclass(frozen=True)

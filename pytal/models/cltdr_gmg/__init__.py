@@ -16,23 +16,8 @@ What the assembled model (``pytal.models.CLTDRGMG``, registered as ``"cltdr_gmg"
     detect:  refined scores -> threshold + top-k per level -> trident_decode(index=...) of the
              kept candidates -> boundary refinement -> one batched_nms for the batch -> seconds
 
-Remaining gaps (as of this assembly):
-
-* ActivityNet's external video-level class scores (``eval.ext_score_file``, the release's
-  score fusion for its class-agnostic ``num_classes: 1`` setting) are not applied by
-  ``detect``; the training engine / evaluation must do it.
-* For inputs longer than ``max_seq_len`` the release pads to a multiple of
-  ``stride * n_sgp_win_size`` (its ``max_div_factor``); pytal pads to a multiple of the total
-  stride, so release-variant detections on such long videos can differ slightly.
-* Padding invariance is exact only up to ``max_seq_len``: beyond it the padded length (and so
-  the GMG blocks' FFT length and GroupNorm statistics) follows the longest video of the batch.
-* ``model.gmg_k`` and ``model.max_buffer_len_factor`` are accepted and ignored (the release
-  block never uses its ``k``; pytal's point generator needs no buffer). ``model.dropout`` is
-  unused, as in the release.
-* The EMA loss normaliser is a plain attribute (``model.loss_normalizer``), not in the
-  state dict; the engine should checkpoint ``loss_normalizer.state_dict()``.
-* The paper variant mixes its losses with ``model.refined_loss_weight`` too (the paper gives
-  no weighting) and updates the normaliser once per step.
+Known limits (padding of very long inputs, ActivityNet's external class scores, accepted but
+unused keys): ``docs/index.md``, section CLTDR-GMG.
 
 Package layout (one job per module; the parts any point-based detector shares, i.e. points,
 label assignment, losses, conv towers / classification head, candidate selection, NMS and
@@ -122,7 +107,7 @@ from the paper's equations (or where the paper is silent), found by reading it:
    the start/end boundary branches read the plain pyramid ``P_l`` (detached) and are
    class-specific (Cb = num_classes). The RefineHead reads the fused ``f_c`` at every level,
    including the first and last (two-term sums there).
-8. ActivityNet: the release config keeps 768 unresized steps and 6 levels; the issue/paper
+8. ActivityNet: the release config keeps 768 unresized steps and 6 levels; the paper's
    setting (192 resized steps, 7 levels) is ``cltdr_gmg_anet``.
 """
 from __future__ import annotations

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from pytal.ops.reference.dtypes import compute_dtype
+
 MODES = ("max", "mean")
 
 # Elements of one gathered chunk (B * channels * intervals * window): about 64 MiB of float32.
@@ -32,7 +34,7 @@ def _pool_group(features: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor,
     window = int((hi - lo).max()) + 1
     offsets = torch.arange(window, device=features.device)
     per_chunk = max(1, _CHUNK_ELEMENTS // max(1, batch * channels * window))
-    acc_dtype = torch.float64 if features.dtype == torch.float64 else torch.float32
+    acc_dtype = compute_dtype(features.dtype)
     parts = []
     for start in range(0, num, per_chunk):
         l, h = lo[:, start:start + per_chunk, None], hi[:, start:start + per_chunk, None]

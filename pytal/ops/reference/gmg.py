@@ -1,6 +1,6 @@
 """Pure-PyTorch GMG token mixer: the specification of ``pytal.ops.gmg`` and its fallback.
 
-Follows DESIGN.md "gmg" line by line. Everything is computed in ``compute_dtype(u.dtype)``
+Follows docs/ops.md, section "gmg", line by line. Everything is computed in ``compute_dtype(u.dtype)``
 (float32 for float16 / bfloat16 / float32 inputs, float64 for float64 so that ``gradcheck`` is
 meaningful) and the result is rounded once to ``u.dtype``, as the kernels do.
 """
@@ -9,12 +9,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from pytal.ops.reference.dtypes import compute_dtype
+
 GATINGS = ("paper", "release")
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype the mixer computes in: at least float32 (FFTs are never done in half)."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def cmul(z: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

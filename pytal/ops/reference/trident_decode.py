@@ -12,9 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
+from pytal.ops.reference.dtypes import compute_dtype
 
 
 def start_windows(start_logits: torch.Tensor, num_bins: int) -> torch.Tensor:
@@ -45,7 +43,7 @@ def trident_decode(start_logits: torch.Tensor, end_logits: torch.Tensor,
     distances (left, right) in feature steps. Arguments are assumed valid.
     """
     dtype = start_logits.dtype
-    ct = _compute_dtype(dtype)
+    ct = compute_dtype(dtype)
     num_bins = offset_logits.shape[-1] - 1
     s, e, o = start_logits.to(ct), end_logits.to(ct), offset_logits.to(ct)
     bins = torch.arange(num_bins + 1, dtype=ct, device=o.device)
@@ -62,7 +60,7 @@ def trident_decode_index(start_logits: torch.Tensor, end_logits: torch.Tensor,
     Gathers the N windows directly (no dense (B, T, Cb, K) tensor). Indices are assumed in range.
     """
     dtype = start_logits.dtype
-    ct = _compute_dtype(dtype)
+    ct = compute_dtype(dtype)
     k = offset_logits.shape[-1]
     length = start_logits.shape[-1]
     bins = torch.arange(k, dtype=ct, device=offset_logits.device)

@@ -3,7 +3,7 @@
 
 Evaluating 50,000 detections spends most of its time walking the loaded dicts in Python
 (about 440 ns per detection). The compiled module walks them in C++, without torch (so
-``pytal.evaluation`` does not import it). It reads only the plain JSON case (exact dict / list /
+neither ``pytal.io`` nor ``pytal.evaluation`` imports it). It reads only the plain JSON case (exact dict / list /
 str / float / int values) and returns None for anything else; the callers' Python walkers,
 which accept the same inputs and raise the errors that name the field, are the specification
 and handle every None. So both paths give the same arrays, and malformed input gets the same

@@ -16,6 +16,7 @@ def atomic_write(path: Union[str, os.PathLike], write: Callable[[IO], None], *,
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
     try:
+        os.chmod(tmp, _new_file_mode(path))
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
             write(f)
             f.flush()
@@ -25,3 +26,14 @@ def atomic_write(path: Union[str, os.PathLike], write: Callable[[IO], None], *,
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _new_file_mode(path: str) -> int:
+    """The mode ``open(path, "w")`` would give: the existing file's, else 0o666 less the umask
+    (``mkstemp`` creates its file private, 0o600)."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask

@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any, Mapping, Union
 
-from pytal.atomic_write import atomic_write
+from pytal.io.atomic import atomic_write
 
 PathOrDict = Union[str, os.PathLike, Mapping[str, Any]]
 
