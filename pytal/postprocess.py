@@ -82,19 +82,46 @@ def vote_segments(kept: torch.Tensor, kept_videos: torch.Tensor, candidates: tor
         cols = (candidate_videos == video).nonzero().squeeze(1)
         cand, cand_scores = candidates[cols], candidate_scores[cols]
         anchors = kept[rows]
-        inter = (torch.minimum(anchors[:, None, 1], cand[None, :, 1])
-                 - torch.maximum(anchors[:, None, 0], cand[None, :, 0])).clamp(min=0)
-        union = ((anchors[:, 1] - anchors[:, 0])[:, None] + (cand[:, 1] - cand[:, 0])[None, :]
-                 - inter)
+        a, c = _voting_pairs(anchors, cand, iou_threshold)
+        anchor, other = anchors[a], cand[c]
+        inter = (torch.minimum(anchor[:, 1], other[:, 1])
+                 - torch.maximum(anchor[:, 0], other[:, 0])).clamp(min=0)
+        union = (anchor[:, 1] - anchor[:, 0]) + (other[:, 1] - other[:, 0]) - inter
         iou = torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny),
                           torch.zeros_like(union))
-        w = (iou >= iou_threshold).to(cand.dtype) * cand_scores[None, :]
+        w = (iou >= iou_threshold).to(cand.dtype) * cand_scores[c]
         if weight == "score_iou":
             w = w * iou
-        total = w.sum(dim=1, keepdim=True)
-        voted = (w @ cand) / total.clamp(min=torch.finfo(total.dtype).tiny)
-        out[rows] = torch.where(total > 0, voted, anchors)
+        total = anchors.new_zeros(len(anchors)).index_add_(0, a, w)
+        weighted = anchors.new_zeros(anchors.shape).index_add_(0, a, w[:, None] * other)
+        voted = weighted / total.clamp(min=torch.finfo(total.dtype).tiny)[:, None]
+        out[rows] = torch.where(total[:, None] > 0, voted, anchors)
     return out
+
+
+def _voting_pairs(anchors: torch.Tensor, candidates: torch.Tensor,
+                  iou_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(anchor index (P,), candidate index (P,)): every pair of an anchor (K, 2) and a
+    candidate (N, 2) whose IoU can reach ``iou_threshold``, and others. For overlapping
+    segments union - inter >= |start difference| and union <= inter / t <= min length / t
+    when IoU >= t, so the candidate's start lies within (1 - t) / t anchor lengths of the
+    anchor's: a range of the candidates sorted by start (widened to absorb rounding)."""
+    order = torch.argsort(candidates[:, 0])
+    t = min(float(iou_threshold), 1.0) * (1 - 1e-4)
+    if t < 0.05:  # the range would hold (nearly) every candidate
+        lo = torch.zeros(len(anchors), dtype=torch.long, device=anchors.device)
+        hi = torch.full_like(lo, len(candidates))
+    else:
+        starts = candidates[order, 0].double()
+        anchor_start = anchors[:, 0].double()
+        length = (anchors[:, 1] - anchors[:, 0]).double()
+        radius = length * ((1 - t) / t * 1.01) + 1e-5 * (anchor_start.abs() + length + 1)
+        lo = torch.searchsorted(starts, anchor_start - radius, side="left")
+        hi = torch.searchsorted(starts, anchor_start + radius, side="right")
+    counts = hi - lo
+    a = torch.repeat_interleave(torch.arange(len(anchors), device=anchors.device), counts)
+    first = torch.repeat_interleave(lo - (counts.cumsum(0) - counts), counts)
+    return a, order[first + torch.arange(len(a), device=anchors.device)]
 
 
 def _top_k_per_video(videos: torch.Tensor, scores: torch.Tensor, k: int) -> torch.Tensor:
