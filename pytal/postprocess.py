@@ -6,7 +6,8 @@ from typing import Optional
 
 import torch
 
-from pytal.ops.soft_nms import soft_nms
+from pytal.ops.reference.soft_nms import top_k_per_video
+from pytal.ops.soft_nms import soft_nms, soft_nms_top_k
 
 VOTING_WEIGHTS = ("score", "score_iou")
 
@@ -50,15 +51,15 @@ def batched_nms(segments: torch.Tensor, scores: torch.Tensor, labels: torch.Tens
         groups = videos * num_classes + labels
     else:
         groups = videos
-    # Selected scores never increase within a group when scores are non-negative, so the
-    # per-video top max_seg_num can only come from each group's first max_seg_num selections.
-    max_per_group = max_seg_num if min_score >= 0 else -1
-    keep, new_scores = soft_nms(segments, scores, groups, iou_threshold=iou_threshold,
-                                sigma=sigma, min_score=min_score, method=method,
-                                max_per_group=max_per_group, backend=backend)
-
-    top = _top_k_per_video(videos[keep], new_scores, max_seg_num)
-    keep, new_scores = keep[top], new_scores[top]
+    nms = dict(iou_threshold=iou_threshold, sigma=sigma, min_score=min_score, method=method,
+               backend=backend)
+    if min_score >= 0:
+        keep, new_scores = soft_nms_top_k(segments, scores, groups, videos, k=max_seg_num,
+                                          **nms)
+    else:  # selected scores may increase: every selection of every group is needed
+        keep, new_scores = soft_nms(segments, scores, groups, max_per_group=-1, **nms)
+        top = top_k_per_video(videos[keep], new_scores, max_seg_num)
+        keep, new_scores = keep[top], new_scores[top]
     out_segments = segments[keep]
     if voting_thresh > 0:
         if multiclass:
@@ -122,20 +123,6 @@ def _voting_pairs(anchors: torch.Tensor, candidates: torch.Tensor,
     a = torch.repeat_interleave(torch.arange(len(anchors), device=anchors.device), counts)
     first = torch.repeat_interleave(lo - (counts.cumsum(0) - counts), counts)
     return a, order[first + torch.arange(len(a), device=anchors.device)]
-
-
-def _top_k_per_video(videos: torch.Tensor, scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices that order (videos ascending, scores descending; stable) and keep at most k
-    per video."""
-    order = torch.argsort(scores, descending=True, stable=True)
-    order = order[torch.argsort(videos[order], stable=True)]
-    sorted_videos = videos[order]
-    first_of_video = torch.ones_like(sorted_videos, dtype=torch.bool)
-    first_of_video[1:] = sorted_videos[1:] != sorted_videos[:-1]
-    position = torch.arange(len(order), device=order.device)
-    start = torch.cummax(torch.where(first_of_video, position, torch.zeros_like(position)), 0)
-    rank = position - start.values
-    return order[rank < k]
 
 
 def _warn_voting_with_multiclass() -> None:

@@ -1,12 +1,13 @@
 """The CPU soft_nms kernel (decays applied lazily, csrc/soft_nms/soft_nms_lazy.h) against the
 reference on adversarial candidate sets -- ties, duplicates, nested and zero-length segments,
-disjoint clusters, many groups -- and bitwise against the kernel's eager path."""
+disjoint clusters, many groups -- and bitwise against the kernel's eager path; the CPU
+soft_nms_top_k kernel (the groups' selections merged per video) against its reference."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from pytal.ops import soft_nms
+from pytal.ops import soft_nms, soft_nms_top_k
 from pytal.postprocess import batched_nms
 
 METHODS = ("gaussian", "linear", "hard")
@@ -143,3 +144,68 @@ def test_class_agnostic_batched_nms_with_voting_matches_reference(voting_weight)
     assert torch.equal(got[3], want[3]) and torch.equal(got[2], want[2])
     torch.testing.assert_close(got[1], want[1], rtol=1e-6, atol=0)
     torch.testing.assert_close(got[0], want[0], rtol=1e-6, atol=1e-5)
+
+
+def video_groups(n, num_videos, num_classes, *, seed):
+    g = torch.Generator().manual_seed(seed)
+    videos = torch.randint(0, num_videos, (n,), generator=g)
+    labels = torch.randint(0, num_classes, (n,), generator=g)
+    return videos * num_classes + labels, videos
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("k", [0, 1, 7, 60, 1000])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_top_k_matches_reference(dtype, method, k, seed):
+    segments, scores, _ = adversarial_candidates(1200, 1, seed=seed, dtype=dtype)
+    groups, videos = video_groups(1200, 4, 6, seed=seed)
+    nms = dict(k=k, method=method, iou_threshold=0.2, sigma=0.5, min_score=1e-3)
+    keep, new_scores = soft_nms_top_k(segments, scores, groups, videos, backend="extension",
+                                      **nms)
+    keep_ref, scores_ref = soft_nms_top_k(segments, scores, groups, videos,
+                                          backend="reference", **nms)
+    assert keep.tolist() == keep_ref.tolist()
+    rtol = 1e-6 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(new_scores, scores_ref, rtol=rtol, atol=0)
+    per_video = torch.bincount(videos[keep], minlength=4)
+    assert bool((per_video <= k).all())
+
+
+def test_top_k_ties_go_to_the_lower_group_then_selection_order():
+    segments = torch.tensor([[0.0, 1.0], [10.0, 11.0], [0.0, 1.0], [20.0, 21.0], [5.0, 6.0]],
+                            dtype=torch.float64)
+    scores = torch.tensor([0.5, 0.5, 0.5, 0.5, 0.9], dtype=torch.float64)
+    groups = torch.tensor([3, 2, 2, 3, 1])
+    videos = torch.zeros(5, dtype=torch.long)
+    keep, new_scores = soft_nms_top_k(segments, scores, groups, videos, k=4,
+                                      backend="extension")
+    assert keep.tolist() == [4, 1, 2, 0]
+    assert new_scores.tolist() == [0.9, 0.5, 0.5, 0.5]
+
+
+def test_top_k_rejects_groups_across_videos_and_negative_min_score():
+    segments = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    scores = torch.tensor([0.5, 0.4])
+    with pytest.raises(RuntimeError, match="one video"):
+        torch.ops.pytal.soft_nms_top_k(segments, scores, torch.tensor([0, 0]),
+                                       torch.tensor([0, 1]), 0.1, 0.5, 0.0, "gaussian", 5)
+    with pytest.raises(RuntimeError, match="video order"):
+        torch.ops.pytal.soft_nms_top_k(segments, scores, torch.tensor([1, 0]),
+                                       torch.tensor([0, 1]), 0.1, 0.5, 0.0, "gaussian", 5)
+    with pytest.raises(ValueError, match="min_score"):
+        soft_nms_top_k(segments, scores, torch.tensor([0, 1]), torch.tensor([0, 1]), k=5,
+                       min_score=-0.1)
+
+
+@pytest.mark.parametrize("multiclass", [True, False])
+def test_batched_nms_on_the_top_k_kernel_matches_reference(multiclass):
+    segments, scores, _ = adversarial_candidates(2000, 1, seed=11, dtype=torch.float32)
+    labels, videos = video_groups(2000, 5, 20, seed=11)
+    labels = labels % 20
+    nms = dict(iou_threshold=0.1, sigma=0.5, min_score=1e-3, multiclass=multiclass,
+               max_seg_num=40)
+    got = batched_nms(segments, scores, labels, videos, backend="extension", **nms)
+    want = batched_nms(segments, scores, labels, videos, backend="reference", **nms)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=0)

@@ -50,15 +50,7 @@ std::tuple<at::Tensor, at::Tensor> soft_nms_cpu(const at::Tensor& segments,
       for (int64_t g = first; g < last; ++g) {
         const int64_t begin = offsets[g];
         const int64_t size = offsets[g + 1] - begin;
-        start.resize(size);
-        end.resize(size);
-        score.resize(size);
-        for (int64_t i = 0; i < size; ++i) {
-          const int64_t k = order[begin + i];
-          start[i] = seg[2 * k];
-          end[i] = seg[2 * k + 1];
-          score[i] = sc[k];
-        }
+        load_candidates(seg, sc, order, begin, size, start, end, score);
         if (lazy_applies(score.data(), size, params)) {
           count_out[g] = soft_nms_lazy(start.data(), end.data(), score.data(), size, params,
                                        begin, pos_out + begin, score_out + begin, lazy);
