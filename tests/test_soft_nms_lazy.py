@@ -209,3 +209,12 @@ def test_batched_nms_on_the_top_k_kernel_matches_reference(multiclass):
     want = batched_nms(segments, scores, labels, videos, backend="reference", **nms)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
+
+
+def test_top_k_opcheck():
+    segments, scores, _ = adversarial_candidates(60, 1, seed=12, dtype=torch.float32)
+    groups, videos = video_groups(60, 3, 4, seed=12)
+    for args in [(segments, scores, groups, videos, 0.3, 0.5, 1e-3, "gaussian", 5),
+                 (segments.double(), scores.double(), groups, videos, 0.3, 0.5, 0.0, "hard", 0)]:
+        result = torch.library.opcheck(torch.ops.pytal.soft_nms_top_k.default, args)
+        assert set(result.values()) == {"SUCCESS"}, result
