@@ -1,13 +1,15 @@
-"""Soft-NMS on THUMOS-like candidate sets: pytal's kernels vs the per-class loop of
-ActionFormer-style code vs the pure-PyTorch reference, in one run.
+"""Soft-NMS on THUMOS-like candidate sets: pytal's kernels vs pytal's own kernel called in
+ActionFormer's per-class loop vs the pure-PyTorch reference, in one run. A self-comparison:
+``benchmarks/peers.py`` compares with ActionFormer's package itself.
 
     python -m benchmarks.soft_nms [--videos 200] [--classes 20] [--reference-videos 5]
 
 Candidate sets: per video, 200 to 4,000 candidates in overlapping clusters around actions
 (jittered boundaries, mostly the action's class, scores decreasing away from the action).
-The per-class loop is what ActionFormer / TriDet users run today: for every video, a Python
+The per-class loop is the call pattern of ActionFormer / TriDet: for every video, a Python
 loop over its classes, each calling a sequential C++ Soft-NMS on that class's candidates
-(here pytal's kernel on a single group, one thread), then a per-video sort and top-k.
+(here pytal's kernel on a single group, one thread, not the peer's), then a per-video sort
+and top-k.
 """
 from __future__ import annotations
 
@@ -105,7 +107,8 @@ def main(argv=None) -> None:
             torch.set_num_threads(threads)
 
     t_loop = timed(lambda: per_class_loop(segments, scores, labels, videos), num_threads=1)
-    rows.append(("per-class loop (ActionFormer-style), 1 thread", t_loop, ""))
+    rows.append(("per-class loop of pytal's kernel, 1 thread", t_loop,
+                 "ActionFormer's call pattern, not its code"))
 
     def kernel():
         return soft_nms(segments, scores, groups, backend="extension", **NMS)

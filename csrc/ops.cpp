@@ -9,6 +9,13 @@ TORCH_LIBRARY(pytal, m) {
       "soft_nms(Tensor segments, Tensor scores, Tensor? groups, float iou_threshold, "
       "float sigma, float min_score, str method, int max_per_group) -> "
       "(Tensor keep, Tensor new_scores)");
+  // soft_nms, then per video its k best selections (score descending; ties: lower group,
+  // then selection order); groups numbered in video order, min_score >= 0. keep: videos
+  // ascending. See pytal.ops.soft_nms_top_k.
+  m.def(
+      "soft_nms_top_k(Tensor segments, Tensor scores, Tensor groups, Tensor videos, "
+      "float iou_threshold, float sigma, float min_score, str method, int k) -> "
+      "(Tensor keep, Tensor new_scores)");
 
   // Boundary max pooling (AFSD): (B, C, T) features, (B, K, 4) segments -> (B, C, K); channels
   // c < C/2 pool [seg0, seg1], the others [seg2, seg3]. See docs/ops.md, "boundary_pool".

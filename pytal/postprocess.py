@@ -6,7 +6,8 @@ from typing import Optional
 
 import torch
 
-from pytal.ops.soft_nms import soft_nms
+from pytal.ops.reference.soft_nms import top_k_per_video
+from pytal.ops.soft_nms import soft_nms, soft_nms_top_k
 
 VOTING_WEIGHTS = ("score", "score_iou")
 
@@ -50,15 +51,15 @@ def batched_nms(segments: torch.Tensor, scores: torch.Tensor, labels: torch.Tens
         groups = videos * num_classes + labels
     else:
         groups = videos
-    # Selected scores never increase within a group when scores are non-negative, so the
-    # per-video top max_seg_num can only come from each group's first max_seg_num selections.
-    max_per_group = max_seg_num if min_score >= 0 else -1
-    keep, new_scores = soft_nms(segments, scores, groups, iou_threshold=iou_threshold,
-                                sigma=sigma, min_score=min_score, method=method,
-                                max_per_group=max_per_group, backend=backend)
-
-    top = _top_k_per_video(videos[keep], new_scores, max_seg_num)
-    keep, new_scores = keep[top], new_scores[top]
+    nms = dict(iou_threshold=iou_threshold, sigma=sigma, min_score=min_score, method=method,
+               backend=backend)
+    if min_score >= 0:
+        keep, new_scores = soft_nms_top_k(segments, scores, groups, videos, k=max_seg_num,
+                                          **nms)
+    else:  # selected scores may increase: every selection of every group is needed
+        keep, new_scores = soft_nms(segments, scores, groups, max_per_group=-1, **nms)
+        top = top_k_per_video(videos[keep], new_scores, max_seg_num)
+        keep, new_scores = keep[top], new_scores[top]
     out_segments = segments[keep]
     if voting_thresh > 0:
         if multiclass:
@@ -82,33 +83,46 @@ def vote_segments(kept: torch.Tensor, kept_videos: torch.Tensor, candidates: tor
         cols = (candidate_videos == video).nonzero().squeeze(1)
         cand, cand_scores = candidates[cols], candidate_scores[cols]
         anchors = kept[rows]
-        inter = (torch.minimum(anchors[:, None, 1], cand[None, :, 1])
-                 - torch.maximum(anchors[:, None, 0], cand[None, :, 0])).clamp(min=0)
-        union = ((anchors[:, 1] - anchors[:, 0])[:, None] + (cand[:, 1] - cand[:, 0])[None, :]
-                 - inter)
+        a, c = _voting_pairs(anchors, cand, iou_threshold)
+        anchor, other = anchors[a], cand[c]
+        inter = (torch.minimum(anchor[:, 1], other[:, 1])
+                 - torch.maximum(anchor[:, 0], other[:, 0])).clamp(min=0)
+        union = (anchor[:, 1] - anchor[:, 0]) + (other[:, 1] - other[:, 0]) - inter
         iou = torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny),
                           torch.zeros_like(union))
-        w = (iou >= iou_threshold).to(cand.dtype) * cand_scores[None, :]
+        w = (iou >= iou_threshold).to(cand.dtype) * cand_scores[c]
         if weight == "score_iou":
             w = w * iou
-        total = w.sum(dim=1, keepdim=True)
-        voted = (w @ cand) / total.clamp(min=torch.finfo(total.dtype).tiny)
-        out[rows] = torch.where(total > 0, voted, anchors)
+        total = anchors.new_zeros(len(anchors)).index_add_(0, a, w)
+        weighted = anchors.new_zeros(anchors.shape).index_add_(0, a, w[:, None] * other)
+        voted = weighted / total.clamp(min=torch.finfo(total.dtype).tiny)[:, None]
+        out[rows] = torch.where(total[:, None] > 0, voted, anchors)
     return out
 
 
-def _top_k_per_video(videos: torch.Tensor, scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices that order (videos ascending, scores descending; stable) and keep at most k
-    per video."""
-    order = torch.argsort(scores, descending=True, stable=True)
-    order = order[torch.argsort(videos[order], stable=True)]
-    sorted_videos = videos[order]
-    first_of_video = torch.ones_like(sorted_videos, dtype=torch.bool)
-    first_of_video[1:] = sorted_videos[1:] != sorted_videos[:-1]
-    position = torch.arange(len(order), device=order.device)
-    start = torch.cummax(torch.where(first_of_video, position, torch.zeros_like(position)), 0)
-    rank = position - start.values
-    return order[rank < k]
+def _voting_pairs(anchors: torch.Tensor, candidates: torch.Tensor,
+                  iou_threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(anchor index (P,), candidate index (P,)): every pair of an anchor (K, 2) and a
+    candidate (N, 2) whose IoU can reach ``iou_threshold``, and others. For overlapping
+    segments union - inter >= |start difference| and union <= inter / t <= min length / t
+    when IoU >= t, so the candidate's start lies within (1 - t) / t anchor lengths of the
+    anchor's: a range of the candidates sorted by start (widened to absorb rounding)."""
+    order = torch.argsort(candidates[:, 0])
+    t = min(float(iou_threshold), 1.0) * (1 - 1e-4)
+    if t < 0.05:  # the range would hold (nearly) every candidate
+        lo = torch.zeros(len(anchors), dtype=torch.long, device=anchors.device)
+        hi = torch.full_like(lo, len(candidates))
+    else:
+        starts = candidates[order, 0].double()
+        anchor_start = anchors[:, 0].double()
+        length = (anchors[:, 1] - anchors[:, 0]).double()
+        radius = length * ((1 - t) / t * 1.01) + 1e-5 * (anchor_start.abs() + length + 1)
+        lo = torch.searchsorted(starts, anchor_start - radius, side="left")
+        hi = torch.searchsorted(starts, anchor_start + radius, side="right")
+    counts = hi - lo
+    a = torch.repeat_interleave(torch.arange(len(anchors), device=anchors.device), counts)
+    first = torch.repeat_interleave(lo - (counts.cumsum(0) - counts), counts)
+    return a, order[first + torch.arange(len(a), device=anchors.device)]
 
 
 def _warn_voting_with_multiclass() -> None:

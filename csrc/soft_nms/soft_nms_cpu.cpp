@@ -1,4 +1,5 @@
-// CPU kernel of soft_nms: groups in parallel (at::parallel_for), each group sequential.
+// CPU kernel of soft_nms: groups in parallel (at::parallel_for), each group sequential, with
+// lazily applied decays (soft_nms_lazy.h) unless a candidate has a negative score.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -8,6 +9,7 @@
 
 #include "soft_nms/soft_nms.h"
 #include "soft_nms/soft_nms_host.h"
+#include "soft_nms/soft_nms_lazy.h"
 
 namespace pytal {
 namespace soft_nms {
@@ -44,20 +46,18 @@ std::tuple<at::Tensor, at::Tensor> soft_nms_cpu(const at::Tensor& segments,
     at::parallel_for(0, part.num_groups, 1, [&](int64_t first, int64_t last) {
       std::vector<scalar_t> start, end, score;  // work arrays, reused across groups
       std::vector<int64_t> pos;
+      LazyWorkspace<scalar_t> lazy;
       for (int64_t g = first; g < last; ++g) {
         const int64_t begin = offsets[g];
         const int64_t size = offsets[g + 1] - begin;
-        start.resize(size);
-        end.resize(size);
-        score.resize(size);
-        pos.resize(size);
-        for (int64_t i = 0; i < size; ++i) {
-          const int64_t k = order[begin + i];
-          start[i] = seg[2 * k];
-          end[i] = seg[2 * k + 1];
-          score[i] = sc[k];
-          pos[i] = begin + i;
+        load_candidates(seg, sc, order, begin, size, start, end, score);
+        if (lazy_applies(score.data(), size, params)) {
+          count_out[g] = soft_nms_lazy(start.data(), end.data(), score.data(), size, params,
+                                       begin, pos_out + begin, score_out + begin, lazy);
+          continue;
         }
+        pos.resize(size);
+        for (int64_t i = 0; i < size; ++i) pos[i] = begin + i;
         count_out[g] = soft_nms_sequential(start.data(), end.data(), score.data(), pos.data(),
                                            size, params, pos_out + begin, score_out + begin);
       }

@@ -6,8 +6,9 @@ from pytal.ops._backend import (backend_info, extension_loaded, force_backend, f
                                 has_kernel)
 from pytal.ops.boundary_pool import boundary_pool, segment_pool
 from pytal.ops.gmg import gmg
-from pytal.ops.soft_nms import soft_nms
+from pytal.ops.soft_nms import soft_nms, soft_nms_top_k
 from pytal.ops.trident_decode import trident_decode
 
 __all__ = ["backend_info", "boundary_pool", "extension_loaded", "force_backend",
-           "forced_backend", "gmg", "has_kernel", "segment_pool", "soft_nms", "trident_decode"]
+           "forced_backend", "gmg", "has_kernel", "segment_pool", "soft_nms", "soft_nms_top_k",
+           "trident_decode"]

@@ -6,10 +6,11 @@ from typing import Optional
 import torch
 
 from pytal.ops import _checks
-from pytal.ops._backend import choose_backend, register_fake
+from pytal.ops._backend import choose_backend, has_kernel, register_fake
 from pytal.ops.reference import soft_nms as reference
 
 _OP = "soft_nms"
+_TOP_K_OP = "soft_nms_top_k"
 
 
 def soft_nms(segments: torch.Tensor, scores: torch.Tensor, groups: Optional[torch.Tensor] = None,
@@ -53,6 +54,54 @@ def soft_nms(segments: torch.Tensor, scores: torch.Tensor, groups: Optional[torc
                               max_per_group=int(max_per_group))
 
 
+def soft_nms_top_k(segments: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
+                   videos: torch.Tensor, *, k: int, iou_threshold: float = 0.1,
+                   sigma: float = 0.5, min_score: float = 1e-3, method: str = "gaussian",
+                   backend: Optional[str] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`soft_nms` of every group, then each video's ``k`` best selections.
+
+    Equal to ``soft_nms(..., max_per_group=k)`` followed by keeping, per video, the ``k``
+    highest new scores (ties: lower group, then selection order). Where the extension has
+    a ``soft_nms_top_k`` kernel for the device (CPU), the groups' selections are computed
+    only as far as the videos' top ``k`` need them; elsewhere it is that composition, with
+    ``soft_nms`` on the chosen backend.
+
+    Args:
+        segments, scores, iou_threshold, sigma, method, backend: as for :func:`soft_nms`.
+        groups: (N,) int64; the groups of a video have higher numbers than those of every
+            lower video (e.g. ``video * num_classes + class``).
+        videos: (N,) int64 video of each candidate; one video per group.
+        k: at most this many selections per video, >= 0.
+        min_score: drop threshold, >= 0 (selected scores then never increase).
+
+    Returns:
+        ``(keep, new_scores)``: ``keep`` (M,) int64 input indices, videos ascending, each
+        video's selections by new score descending; ``new_scores`` (M,) their scores.
+    """
+    _check_args(segments, scores, groups, iou_threshold, sigma, min_score, method, -1)
+    _checks.check_tensor("videos", videos, op=_TOP_K_OP)
+    _checks.check_shape("videos", videos, (segments.shape[0],),
+                        f"(N,) = ({segments.shape[0]},)", op=_TOP_K_OP)
+    _checks.check_dtype("videos", videos, (torch.int64,), op=_TOP_K_OP)
+    _checks.check_same_device("videos", videos, "segments", segments, op=_TOP_K_OP)
+    if groups is None:
+        raise ValueError(f"pytal.ops.{_TOP_K_OP}: groups must be an int64 tensor of shape (N,)")
+    if not float(min_score) >= 0.0:
+        raise ValueError(f"pytal.ops.{_TOP_K_OP}: min_score must be >= 0, got {min_score}")
+    if int(k) < 0:
+        raise ValueError(f"pytal.ops.{_TOP_K_OP}: k must be >= 0, got {k}")
+    if (choose_backend(_OP, segments.device, backend) == "extension"
+            and has_kernel(_TOP_K_OP, segments.device.type)):
+        return torch.ops.pytal.soft_nms_top_k(segments, scores, groups, videos,
+                                              float(iou_threshold), float(sigma),
+                                              float(min_score), method, int(k))
+    keep, new_scores = soft_nms(segments, scores, groups, iou_threshold=iou_threshold,
+                                sigma=sigma, min_score=min_score, method=method,
+                                max_per_group=int(k), backend=backend)
+    top = reference.top_k_per_video(videos[keep], new_scores, int(k))
+    return keep[top], new_scores[top]
+
+
 def _check_args(segments, scores, groups, iou_threshold, sigma, min_score, method,
                 max_per_group) -> None:
     _checks.check_tensor("segments", segments, op=_OP)
@@ -88,5 +137,12 @@ def _check_args(segments, scores, groups, iou_threshold, sigma, min_score, metho
 @register_fake(_OP)
 def _soft_nms_fake(segments, scores, groups, iou_threshold, sigma, min_score, method,
                    max_per_group):
+    kept = torch.library.get_ctx().new_dynamic_size()
+    return segments.new_empty(kept, dtype=torch.long), scores.new_empty(kept)
+
+
+@register_fake(_TOP_K_OP)
+def _soft_nms_top_k_fake(segments, scores, groups, videos, iou_threshold, sigma, min_score,
+                         method, k):
     kept = torch.library.get_ctx().new_dynamic_size()
     return segments.new_empty(kept, dtype=torch.long), scores.new_empty(kept)

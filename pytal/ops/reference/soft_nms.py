@@ -77,3 +77,30 @@ def soft_nms(segments: torch.Tensor, scores: torch.Tensor, groups: Optional[torc
     if not keeps:
         return torch.empty(0, dtype=torch.long, device=scores.device), scores.new_empty(0)
     return torch.cat(keeps), torch.cat(new_scores)
+
+
+def soft_nms_top_k(segments: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
+                   videos: torch.Tensor, *, k: int, iou_threshold: float = 0.1,
+                   sigma: float = 0.5, min_score: float = 1e-3,
+                   method: str = "gaussian") -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft-NMS within each group, then each video's ``k`` best selections; see
+    ``pytal.ops.soft_nms_top_k`` for the contract. Arguments are assumed valid."""
+    keep, new_scores = soft_nms(segments, scores, groups, iou_threshold=iou_threshold,
+                                sigma=sigma, min_score=min_score, method=method,
+                                max_per_group=k)
+    top = top_k_per_video(videos[keep], new_scores, k)
+    return keep[top], new_scores[top]
+
+
+def top_k_per_video(videos: torch.Tensor, scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices that order (videos ascending, scores descending; stable) and keep at most k
+    per video."""
+    order = torch.argsort(scores, descending=True, stable=True)
+    order = order[torch.argsort(videos[order], stable=True)]
+    sorted_videos = videos[order]
+    first_of_video = torch.ones_like(sorted_videos, dtype=torch.bool)
+    first_of_video[1:] = sorted_videos[1:] != sorted_videos[:-1]
+    position = torch.arange(len(order), device=order.device)
+    start = torch.cummax(torch.where(first_of_video, position, torch.zeros_like(position)), 0)
+    rank = position - start.values
+    return order[rank < k]
