@@ -345,11 +345,20 @@ def run_bench(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+# ------------------------------------------------------------------------------ extract
+
+def add_extract_parser(subparsers: argparse._SubParsersAction) -> None:
+    from pytal.video_commands import add_extract_parser as add
+
+    add_threads_argument(add(subparsers))
+
+
 # ------------------------------------------------------------------------------------ driver
 
 #: Builders of the subcommands, in the order ``pytal --help`` lists them.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_demo_parser, add_train_parser, add_eval_parser, add_infer_parser, add_bench_parser]
+    add_demo_parser, add_train_parser, add_eval_parser, add_infer_parser, add_extract_parser,
+    add_bench_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:
