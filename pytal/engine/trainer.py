@@ -22,6 +22,7 @@ from pytal.data.batch import Batch
 from pytal.io.jsonio import write_json
 from pytal.engine.amp import MixedPrecision
 from pytal.engine.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
+from pytal.video.manifest import extraction_settings
 from pytal.engine.data import build_dataset, train_loader
 from pytal.engine.distributed import (all_gather_objects, barrier, broadcast_object, dist_info,
                                       merge_detections, shard_indices)
@@ -188,7 +189,8 @@ class Trainer:
                  "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "amp": self.amp.state_dict(),
                  **ranks[0], "best": self.best,
-                 "history": self.history, "train_seconds": self.train_seconds}
+                 "history": self.history, "train_seconds": self.train_seconds,
+                 "extraction": extraction_settings(self.cfg["dataset"]["feature_dir"])}
         if len(ranks) > 1:
             state["ranks"] = ranks
         return state
@@ -331,7 +333,8 @@ class Trainer:
             if writes:
                 atomic_save({"format": CHECKPOINT_FORMAT, "config": self.cfg.to_dict(),
                              "epoch": self.epoch, "model": self.eval_model().state_dict(),
-                             "class_names": list(self.val_set.class_names)},
+                             "class_names": list(self.val_set.class_names),
+                             "extraction": extraction_settings(self.cfg["dataset"]["feature_dir"])},
                             os.path.join(self.output_dir, BEST))
                 write_json(os.path.join(self.output_dir, "metrics.json"), metrics, indent=2)
                 write_json(os.path.join(self.output_dir, "detections.json"), detections)
