@@ -4,7 +4,6 @@ settings, detections, then ``DIR/detections.json``, ``DIR/<video_id>.timeline.pn
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence
 
@@ -12,8 +11,7 @@ import torch
 
 from pytal.backbones import RANDOM, build_backbone
 from pytal.engine.checkpoint import load_checkpoint
-from pytal.video.decode import VideoError
-from pytal.video.extract import ExtractionSettings, extract_video, list_videos, video_id_of
+from pytal.video.extract import ExtractionSettings, extract_each, list_videos, video_id_of
 
 __all__ = ["VideoDetections", "checkpoint_extraction", "detect_in_videos"]
 
@@ -77,21 +75,14 @@ def detect_in_videos(ckpt: str, videos: Sequence[str], out_dir: str, *,
         raise ValueError(f"{ckpt}: the model takes {input_dim}-d features, backbone "
                          f"{settings.backbone} gives {encoder.feature_dim}-d")
     items, result = [], VideoDetections(detections={})
-    for n, path in enumerate(list_videos(videos), 1):
-        start = time.perf_counter()
-        try:
-            feats, info = extract_video(path, encoder, settings, batch_size=clip_batch_size,
-                                        progress=progress)
-        except (VideoError, FileNotFoundError) as err:
-            result.failed.append((path, str(err)))
-            log(f"[{n}] {video_id_of(path)}: FAILED: {err}")
-            continue
-        items.append({"video_id": video_id_of(path), "feats": torch.from_numpy(feats).t().contiguous(),
+    videos = list_videos(videos)
+    for path, feats, info in extract_each(videos, encoder, settings, batch_size=clip_batch_size,
+                                          progress=progress, log=log, failed=result.failed):
+        items.append({"video_id": video_id_of(path),
+                      "feats": torch.from_numpy(feats).t().contiguous(),
                       "fps": float(info["fps"]), "duration": float(info["duration"]),
                       "feat_stride": float(settings.stride),
                       "feat_num_frames": float(settings.num_frames)})
-        log(f"[{n}] {video_id_of(path)}: {feats.shape[0]} features, "
-            f"{time.perf_counter() - start:.1f} s")
     if not items:
         return result
     result.detections = _detect(model, items, names, device)

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from pytal.video.manifest import MANIFEST_FORMAT, read_manifest, write_manifest
 from pytal.video.windows import iter_windows, num_windows
 
 __all__ = ["ExtractionSettings", "ExtractionReport", "VIDEO_EXTENSIONS", "list_videos",
-           "extract_video", "extract_videos"]
+           "video_id_of", "extract_video", "extract_each", "extract_videos"]
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv",
                     ".wmv", ".3gp", ".ts")
@@ -181,6 +181,41 @@ def extract_video(path: str, encoder: ClipEncoder, settings: ExtractionSettings,
     return feats, info
 
 
+def extract_each(videos: Sequence[str], encoder: ClipEncoder, settings: ExtractionSettings, *,
+                 batch_size: int, progress: bool, log: Callable[[str], None],
+                 failed: list[tuple[str, str]], skip: Callable[[str], bool] = lambda _: False
+                 ) -> Iterator[tuple[str, Optional[np.ndarray], dict[str, Any]]]:
+    """:func:`extract_video` over ``videos`` with an overall progress bar and one plain line per
+    video: yields ``(path, (T, C) features, info)``, or ``(path, None, {})`` for a video whose
+    id ``skip`` accepts. A video that cannot be decoded is appended to ``failed`` as ``(path,
+    message)`` and the others go on."""
+    overall = tqdm(total=len(videos), desc="videos", unit="video", disable=not progress)
+    try:
+        for n, path in enumerate(videos, 1):
+            vid, where = video_id_of(path), f"[{n}/{len(videos)}]"
+            if skip(vid):
+                log(f"{where} {vid}: already extracted, skipped")
+                yield path, None, {}
+                overall.update(1)
+                continue
+            start = time.perf_counter()
+            try:
+                feats, info = extract_video(path, encoder, settings, batch_size=batch_size,
+                                            progress=progress)
+            except (VideoError, FileNotFoundError) as err:
+                failed.append((path, str(err)))
+                log(f"{where} {vid}: FAILED: {err}")
+                overall.update(1)
+                continue
+            log(f"{where} {vid}: {feats.shape[0]} x {feats.shape[1]} features, "
+                f"{info['frames']} frames at {info['fps']:g} fps, "
+                f"{time.perf_counter() - start:.1f} s")
+            yield path, feats, info
+            overall.update(1)
+    finally:
+        overall.close()
+
+
 def _save_npy(path: str, array: np.ndarray) -> None:
     from pytal.atomic_write import atomic_write
     atomic_write(path, lambda f: np.save(f, array), binary=True)
@@ -226,38 +261,24 @@ def extract_videos(inputs: Sequence[str], out_dir: str, settings: ExtractionSett
     if progress is None:
         progress = sys.stderr.isatty()
     report = ExtractionReport()
-    overall = tqdm(total=len(videos), desc="videos", unit="video", disable=not progress)
-    try:
-        for n, path in enumerate(videos, 1):
-            vid = video_id_of(path)
-            target = os.path.join(out_dir, vid + ".npy")
-            if vid in manifest["videos"] and os.path.isfile(target):
-                report.skipped.append(vid)
-                log(f"[{n}/{len(videos)}] {vid}: already extracted, skipped")
-                overall.update(1)
-                continue
-            start = time.perf_counter()
-            try:
-                feats, info = extract_video(path, encoder, settings, batch_size=batch_size,
-                                            progress=progress)
-            except (VideoError, FileNotFoundError) as err:
-                report.failed.append((path, str(err)))
-                log(f"[{n}/{len(videos)}] {vid}: FAILED: {err}")
-                overall.update(1)
-                continue
-            _save_npy(target, feats)
-            manifest["videos"][vid] = {
-                "source": os.path.abspath(path), "fps": info["fps"],
-                "native_fps": info["native_fps"], "duration": info["duration"],
-                "frames": info["frames"], "num_features": int(feats.shape[0]),
-                "num_frames": settings.num_frames, "stride": settings.stride,
-                "backbone": settings.backbone, "weights": settings.weights}
-            write_manifest(out_dir, manifest)
-            report.written.append(vid)
-            log(f"[{n}/{len(videos)}] {vid}: {feats.shape[0]} x {feats.shape[1]} features, "
-                f"{info['frames']} frames at {info['fps']:g} fps, "
-                f"{time.perf_counter() - start:.1f} s")
-            overall.update(1)
-    finally:
-        overall.close()
+
+    def done(vid: str) -> bool:
+        return vid in manifest["videos"] and os.path.isfile(os.path.join(out_dir, vid + ".npy"))
+
+    for path, feats, info in extract_each(videos, encoder, settings, batch_size=batch_size,
+                                          progress=progress, log=log, skip=done,
+                                          failed=report.failed):
+        vid = video_id_of(path)
+        if feats is None:
+            report.skipped.append(vid)
+            continue
+        _save_npy(os.path.join(out_dir, vid + ".npy"), feats)
+        manifest["videos"][vid] = {
+            "source": os.path.abspath(path), "fps": info["fps"],
+            "native_fps": info["native_fps"], "duration": info["duration"],
+            "frames": info["frames"], "num_features": int(feats.shape[0]),
+            "num_frames": settings.num_frames, "stride": settings.stride,
+            "backbone": settings.backbone, "weights": settings.weights}
+        write_manifest(out_dir, manifest)
+        report.written.append(vid)
     return report
