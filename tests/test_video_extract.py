@@ -196,3 +196,15 @@ def test_fixed_frame_backbone_refuses_other_windows(videos, tmp_path):
     settings = ExtractionSettings(backbone="mvit_v2_s", fps=None, num_frames=8, stride=4)
     with pytest.raises(ValueError, match="exactly 16 frames, got num_frames 8"):
         extract_videos([str(videos)], str(tmp_path / "f"), settings, weights="random", log=quiet)
+
+
+def test_two_videos_with_one_id_are_refused(videos, tmp_path):
+    from pytal.video.extract import list_videos
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for d in ("a", "b"):
+        os.symlink(videos / "v30.mp4", tmp_path / d / "same.mp4")
+    with pytest.raises(ValueError, match="two videos with id 'same'"):
+        list_videos([str(tmp_path / "a"), str(tmp_path / "b" / "same.mp4")])
+    with pytest.raises(FileNotFoundError, match="no video file"):
+        list_videos([str(tmp_path)])

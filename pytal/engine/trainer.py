@@ -152,6 +152,8 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.train_seconds = 0.0
         self._val_set = None
+        #: the feature folder's extraction settings (manifest.json), kept in checkpoints
+        self.extraction = extraction_settings(cfg["dataset"].get("feature_dir"))
         if not self.dist.is_main:
             LOG.setLevel(logging.WARNING)
         elif output_dir is not None:
@@ -190,7 +192,7 @@ class Trainer:
                  "scheduler": self.scheduler.state_dict(), "amp": self.amp.state_dict(),
                  **ranks[0], "best": self.best,
                  "history": self.history, "train_seconds": self.train_seconds,
-                 "extraction": extraction_settings(self.cfg["dataset"]["feature_dir"])}
+                 "extraction": self.extraction}
         if len(ranks) > 1:
             state["ranks"] = ranks
         return state
@@ -334,7 +336,7 @@ class Trainer:
                 atomic_save({"format": CHECKPOINT_FORMAT, "config": self.cfg.to_dict(),
                              "epoch": self.epoch, "model": self.eval_model().state_dict(),
                              "class_names": list(self.val_set.class_names),
-                             "extraction": extraction_settings(self.cfg["dataset"]["feature_dir"])},
+                             "extraction": self.extraction},
                             os.path.join(self.output_dir, BEST))
                 write_json(os.path.join(self.output_dir, "metrics.json"), metrics, indent=2)
                 write_json(os.path.join(self.output_dir, "detections.json"), detections)

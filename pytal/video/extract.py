@@ -114,7 +114,7 @@ class ExtractionReport:
 def list_videos(inputs: Iterable[str]) -> list[str]:
     """Video files from paths and folders (a folder gives its files with a video extension,
     sorted). Raises FileNotFoundError naming a path that does not exist or a folder without
-    videos."""
+    videos, ValueError naming two files with the same video id (:func:`video_id_of`)."""
     out = []
     for item in inputs:
         path = os.fspath(item)
@@ -129,6 +129,12 @@ def list_videos(inputs: Iterable[str]) -> list[str]:
             out.append(path)
         else:
             raise FileNotFoundError(f"video not found: {path}")
+    ids: dict[str, str] = {}
+    for path in out:
+        vid = video_id_of(path)
+        if vid in ids:
+            raise ValueError(f"two videos with id {vid!r}: {ids[vid]} and {path}")
+        ids[vid] = path
     return out
 
 
@@ -248,12 +254,6 @@ def extract_videos(inputs: Sequence[str], out_dir: str, settings: ExtractionSett
     bars per video and overall (default: when stderr is a terminal); ``log`` gets one plain
     line per video either way."""
     videos = list_videos(inputs)
-    ids: dict[str, str] = {}
-    for path in videos:
-        vid = video_id_of(path)
-        if vid in ids:
-            raise ValueError(f"two videos with id {vid!r}: {ids[vid]} and {path}")
-        ids[vid] = path
     encoder = build_backbone(settings.backbone, weights, device=device)
     settings = settings.for_encoder(encoder)
     os.makedirs(out_dir, exist_ok=True)
