@@ -140,8 +140,11 @@ def run_infer_videos(args: argparse.Namespace) -> int:
     except ImportError as err:
         raise ValueError(str(err)) from None
     count = sum(len(v) for v in result.detections.get("results", {}).values())
-    print(f"pytal infer: {count} detections in {len(result.files)} video(s) -> "
-          f"{os.path.join(args.out, 'detections.json')}, one .timeline.png and .srt per video")
+    if result.files:
+        print(f"pytal infer: {count} detections in {len(result.files)} video(s) -> "
+              f"{os.path.join(args.out, 'detections.json')}, one .timeline.png and .srt per video")
+    else:
+        print("pytal infer: no video could be read; nothing written")
     for path, message in result.failed:
         print(f"  failed: {message}")
     return 1 if result.failed else 0
