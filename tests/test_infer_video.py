@@ -140,3 +140,27 @@ def test_srt_by_hand():
         "2\n00:00:04,000 --> 00:00:06,500\njump (0.90)\n")
     assert detections_srt(entries, min_score=0.0, max_entries=1) == (
         "1\n00:00:04,000 --> 00:00:06,500\njump (0.90)\n")
+
+
+def test_settings_from_checkpoint_preset_and_options():
+    import argparse
+    from pytal.video_commands import settings_from_args
+
+    def args(**kw):
+        base = dict(preset=None, backbone=None, fps=None, num_frames=None, stride=None)
+        return argparse.Namespace(**{**base, **kw})
+
+    recorded = dict(SETTINGS.to_dict(), weights="abc")
+    same = settings_from_args(args(), recorded)
+    assert same == ExtractionSettings.from_dict(recorded)
+    faster = settings_from_args(args(fps=10.0), recorded)
+    assert (faster.fps, faster.crop, faster.weights) == (10.0, (32, 32), "abc")
+    other = settings_from_args(args(backbone="r2plus1d_18"), recorded)
+    assert (other.backbone, other.crop, other.resize, other.weights) == (
+        "r2plus1d_18", None, None, None)
+    assert (other.num_frames, other.stride) == (8, 4)
+    preset = settings_from_args(args(preset="activitynet_r2plus1d", stride=8), recorded)
+    assert (preset.backbone, preset.fps, preset.num_frames, preset.stride, preset.crop) == (
+        "r2plus1d_18", 15.0, 16, 8, None)
+    with pytest.raises(ValueError, match="pass --preset NAME"):
+        settings_from_args(args(num_frames=8))
