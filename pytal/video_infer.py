@@ -35,8 +35,8 @@ def checkpoint_extraction(ckpt_path: str) -> Optional[dict[str, Any]]:
 def _detect(model, items: list[dict[str, Any]], class_names: Sequence[str], device: str
             ) -> dict[str, Any]:
     """Detections JSON of feature items (``video_id``, ``feats`` (C, T), ``fps``, ``duration``,
-    ``feat_stride``, ``feat_num_frames``) with a model from ``load_model``: the one place that
-    knows the detector API."""
+    ``feat_stride``, ``feat_num_frames``) with a model from ``load_model``: the engine batches
+    them and calls the model protocol's ``predict`` (segments come back in seconds)."""
     from pytal.engine import infer_dataset
 
     return infer_dataset(model, items, class_names, device=device)
@@ -56,7 +56,7 @@ def detect_in_videos(ckpt: str, videos: Sequence[str], out_dir: str, *,
     checkpoint's features were extracted with random weights). Weights other than the ones the
     features were extracted with are refused. A video that cannot be decoded is reported in
     ``failed``; the others go on."""
-    from pytal.data.jsonio import write_json
+    from pytal.io.jsonio import write_json
     from pytal.engine import load_model
     from pytal.video.subtitles import write_srt
     from pytal.visualize import plot_timelines
@@ -70,7 +70,7 @@ def detect_in_videos(ckpt: str, videos: Sequence[str], out_dir: str, *,
                          f"weights {settings.weights}; the backbone weights given are "
                          f"{encoder.weights_id} (pass the same file with --backbone-weights)")
     settings = settings.for_encoder(encoder)
-    input_dim = cfg["dataset"].get("input_dim")
+    input_dim = cfg.dataset.input_dim
     if input_dim is not None and int(input_dim) != encoder.feature_dim:
         raise ValueError(f"{ckpt}: the model takes {input_dim}-d features, backbone "
                          f"{settings.backbone} gives {encoder.feature_dim}-d")

@@ -22,7 +22,6 @@ from pytal.data.batch import Batch
 from pytal.io.jsonio import write_json
 from pytal.engine.amp import MixedPrecision
 from pytal.engine.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
-from pytal.video.manifest import extraction_settings
 from pytal.engine.data import build_dataset, train_loader
 from pytal.engine.distributed import (all_gather_objects, barrier, broadcast_object, dist_info,
                                       merge_detections, shard_indices)
@@ -30,6 +29,7 @@ from pytal.engine.ema import ModelEMA
 from pytal.engine.inference import infer_dataset
 from pytal.engine.progress import progress_bar
 from pytal.engine.schedule import build_scheduler
+from pytal.video.manifest import extraction_settings
 
 __all__ = ["Trainer", "param_groups", "seed_everything"]
 
@@ -153,7 +153,7 @@ class Trainer:
         self.train_seconds = 0.0
         self._val_set = None
         #: the feature folder's extraction settings (manifest.json), kept in checkpoints
-        self.extraction = extraction_settings(cfg["dataset"].get("feature_dir"))
+        self.extraction = extraction_settings(cfg.dataset.feature_dir)
         if not self.dist.is_main:
             LOG.setLevel(logging.WARNING)
         elif output_dir is not None:

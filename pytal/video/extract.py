@@ -223,7 +223,7 @@ def extract_each(videos: Sequence[str], encoder: ClipEncoder, settings: Extracti
 
 
 def _save_npy(path: str, array: np.ndarray) -> None:
-    from pytal.atomic_write import atomic_write
+    from pytal.io.atomic import atomic_write
     atomic_write(path, lambda f: np.save(f, array), binary=True)
 
 

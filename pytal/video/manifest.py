@@ -15,7 +15,7 @@ import json
 import os
 from typing import Any, Optional
 
-from pytal.atomic_write import atomic_write
+from pytal.io.atomic import atomic_write
 
 __all__ = ["MANIFEST", "MANIFEST_FORMAT", "read_manifest", "write_manifest", "extraction_settings"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Mapping, Union
 
-from pytal.atomic_write import atomic_write
+from pytal.io.atomic import atomic_write
 
 __all__ = ["srt_time", "detections_srt", "write_srt"]
 
