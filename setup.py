@@ -64,6 +64,11 @@ def tables_extension():
                      extra_compile_args={"cxx": list(build_config.TABLES_CXX_FLAGS)})
 
 
+# ``pytal[video]``: decoding (PyAV ships FFmpeg in its wheels) and torchvision's video
+# backbones for ``pytal extract`` / ``pytal infer VIDEO``. torchvision must match the torch pytal
+# is built against (0.29 <-> torch 2.14); unpinned, pip would upgrade torch to fit a newer one.
+VIDEO_REQUIRES = ["av>=14", "torchvision>=0.29.1,<0.30"]
+
 setup(
     name="pytal",
     version="0.1.0",
@@ -72,7 +77,8 @@ setup(
     package_data={"pytal": ["configs/*.yaml", "resources/*"]},
     python_requires=">=3.10",
     install_requires=["torch", "numpy", "pyyaml", "tqdm", "matplotlib"],
-    extras_require={"test": ["pytest", "pytest-benchmark"]},
+    extras_require={"video": VIDEO_REQUIRES,
+                    "test": ["pytest", "pytest-benchmark"] + VIDEO_REQUIRES},
     entry_points={"console_scripts": ["pytal = pytal.cli:main"]},
     ext_modules=[extension(), tables_extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},

@@ -255,15 +255,16 @@ def _train(args: argparse.Namespace, device, *, main_process: bool) -> int:
 
 def add_infer_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "infer", help="detect actions in feature files with a trained model",
+        "infer", help="detect actions in feature files or videos with a trained model",
         description="Detect actions in one feature file or a folder of them (no annotation "
                     "file needed: fps from the annotation file when it lists the video, else "
-                    "dataset.default_fps; duration from the feature length).")
+                    "dataset.default_fps; duration from the feature length), or in videos "
+                    "(VIDEO...: features extracted with the checkpoint's settings; --out DIR).")
     parser.add_argument("--ckpt", required=True, metavar="CKPT",
                         help="pytal checkpoint, or a foreign one the detector converts, e.g. "
                              "the CLTDR-GMG public code's (needs --config)")
-    parser.add_argument("--features", required=True, metavar="DIR_OR_FILE")
-    parser.add_argument("--out", required=True, metavar="DETECTIONS.json")
+    parser.add_argument("--features", metavar="DIR_OR_FILE")
+    parser.add_argument("--out", required=True, metavar="DETECTIONS.json|DIR")
     parser.add_argument("--config", metavar="NAME_OR_YAML",
                         help="config to use instead of the checkpoint's")
     parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE")
@@ -272,10 +273,17 @@ def add_infer_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=1)
     add_import_argument(parser)
     add_threads_argument(parser)
+    from pytal.video_commands import add_video_infer_arguments
+    add_video_infer_arguments(parser)
     parser.set_defaults(handler=run_infer)
 
 
 def run_infer(args: argparse.Namespace) -> int:
+    if (args.features is None) == (not args.videos):
+        raise CommandError("pass --features DIR_OR_FILE or VIDEO... (one of the two)")
+    if args.videos:
+        from pytal.video_commands import run_infer_videos
+        return run_infer_videos(args)
     from pytal.io.jsonio import write_json
     from pytal.engine import feature_items, infer_dataset, load_model
 
@@ -345,11 +353,20 @@ def run_bench(args: argparse.Namespace) -> int:
     return run_from_args(args)
 
 
+# ------------------------------------------------------------------------------ extract
+
+def add_extract_parser(subparsers: argparse._SubParsersAction) -> None:
+    from pytal.video_commands import add_extract_parser as add
+
+    add_threads_argument(add(subparsers))
+
+
 # ------------------------------------------------------------------------------------ driver
 
 #: Builders of the subcommands, in the order ``pytal --help`` lists them.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    add_demo_parser, add_train_parser, add_eval_parser, add_infer_parser, add_bench_parser]
+    add_demo_parser, add_train_parser, add_eval_parser, add_infer_parser, add_extract_parser,
+    add_bench_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

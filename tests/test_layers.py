@@ -3,11 +3,11 @@ reaches a torch header.
 
 Order (each layer imports only layers below it)::
 
-    cli -> engine -> config -> models -> nn | data | evaluation | postprocess | visualize
-        -> ops -> io | compiled modules (pytal._C, pytal._tables)
+    cli -> engine -> config -> models -> nn | data | evaluation | postprocess | visualize | video
+        -> ops | backbones -> io | compiled modules (pytal._C, pytal._tables)
 
-``nn``, ``data``, ``evaluation``, ``postprocess`` and ``visualize`` stand side by side and do
-not import each other; ``pytal.ops.reference`` (the ops' specification) imports nothing of
+``nn``, ``data``, ``evaluation``, ``postprocess``, ``visualize`` and ``video`` stand side by
+side and do not import each other, nor do ``ops`` and ``backbones``; ``pytal.ops.reference`` (the ops' specification) imports nothing of
 pytal but itself; ``pytal.io`` imports no torch. Imports are read from the source with ``ast``,
 including those inside functions, so a lazy import is an edge like any other.
 """
@@ -28,7 +28,7 @@ CSRC = ROOT / "csrc"
 #: one group import each other; groups of one rank stand side by side and do not.
 GROUPS = {
     "cli": (7, ("pytal.cli", "pytal.__main__", "pytal.demo", "pytal.bench", "pytal.bench_options",
-                "pytal.bench_harness")),
+                "pytal.bench_harness", "pytal.video_commands", "pytal.video_infer")),
     "engine": (6, ("pytal.engine",)),
     "config": (5, ("pytal.config",)),
     "models": (4, ("pytal.models",)),
@@ -37,7 +37,9 @@ GROUPS = {
     "evaluation": (3, ("pytal.evaluation",)),
     "postprocess": (3, ("pytal.postprocess",)),
     "visualize": (3, ("pytal.visualize",)),
+    "video": (3, ("pytal.video",)),
     "ops": (2, ("pytal.ops",)),
+    "backbones": (2, ("pytal.backbones",)),
     "io": (1, ("pytal.io",)),
     "compiled": (0, ("pytal._C", "pytal._tables")),
 }

@@ -11,7 +11,8 @@ from pytal.io.atomic import atomic_write
 __all__ = ["atomic_save", "load_checkpoint", "CHECKPOINT_FORMAT"]
 
 #: Marks a pytal checkpoint (``ckpt["format"]``); other keys: ``config`` (the resolved config
-#: dict), ``model``, ``epoch`` and, for resumable ones, the training state (see Trainer).
+#: dict), ``model``, ``epoch``, ``extraction`` (the feature folder's manifest settings, see
+#: :mod:`pytal.video.manifest`, or None) and, for resumable ones, the training state (see Trainer).
 CHECKPOINT_FORMAT = "pytal-checkpoint-1"
 
 

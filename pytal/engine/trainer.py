@@ -29,6 +29,7 @@ from pytal.engine.ema import ModelEMA
 from pytal.engine.inference import infer_dataset
 from pytal.engine.progress import progress_bar
 from pytal.engine.schedule import build_scheduler
+from pytal.video.manifest import extraction_settings
 
 __all__ = ["Trainer", "param_groups", "seed_everything"]
 
@@ -151,6 +152,8 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.train_seconds = 0.0
         self._val_set = None
+        #: the feature folder's extraction settings (manifest.json), kept in checkpoints
+        self.extraction = extraction_settings(cfg.dataset.feature_dir)
         if not self.dist.is_main:
             LOG.setLevel(logging.WARNING)
         elif output_dir is not None:
@@ -188,7 +191,8 @@ class Trainer:
                  "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "amp": self.amp.state_dict(),
                  **ranks[0], "best": self.best,
-                 "history": self.history, "train_seconds": self.train_seconds}
+                 "history": self.history, "train_seconds": self.train_seconds,
+                 "extraction": self.extraction}
         if len(ranks) > 1:
             state["ranks"] = ranks
         return state
@@ -331,7 +335,8 @@ class Trainer:
             if writes:
                 atomic_save({"format": CHECKPOINT_FORMAT, "config": self.cfg.to_dict(),
                              "epoch": self.epoch, "model": self.eval_model().state_dict(),
-                             "class_names": list(self.val_set.class_names)},
+                             "class_names": list(self.val_set.class_names),
+                             "extraction": self.extraction},
                             os.path.join(self.output_dir, BEST))
                 write_json(os.path.join(self.output_dir, "metrics.json"), metrics, indent=2)
                 write_json(os.path.join(self.output_dir, "detections.json"), detections)
