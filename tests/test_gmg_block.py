@@ -115,9 +115,10 @@ def test_backward_reaches_every_parameter(gating):
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
 
 
+@pytest.mark.extension
 def test_extension_and_reference_blocks_agree():
     torch.manual_seed(0)
-    block = GMGBlock(16, 3, gating="paper")
+    block = GMGBlock(16, 3, gating="paper", backend="extension")
     x, mask = torch.randn(2, 16, 40), make_mask(2, 40, [40, 33])
     out_default, _ = block(x, mask)
     block.backend = "reference"

@@ -153,13 +153,12 @@ def test_zero_length_segments():
 @pytest.mark.extension
 def test_large_group_of_20k_candidates():
     segments, scores, _ = random_candidates(20_000, 1, seed=5, span=2000.0)
-    # The reference is O(selections) Python steps: compare the first 300 selections, then
-    # check the full kernel run for consistency.
-    expected = soft_nms(segments, scores, max_per_group=300, backend="reference")
-    assert_same(soft_nms(segments, scores, max_per_group=300, backend="extension"), expected,
-                torch.float32)
-    keep, new = soft_nms(segments, scores, backend="extension")
-    assert torch.equal(keep[:300], expected[0])
+    expected = soft_nms(segments, scores, backend="reference")      # every selection (~2 s)
+    assert len(expected[0]) > 5000
+    assert_same(soft_nms(segments, scores, backend="extension"), expected, torch.float32)
+    assert_same(soft_nms(segments, scores, max_per_group=300, backend="extension"),
+                (expected[0][:300], expected[1][:300]), torch.float32)
+    keep, new = expected
     assert len(torch.unique(keep)) == len(keep)
     assert (new >= 1e-3).all() and (new[1:] <= new[:-1]).all()  # non-increasing selections
 
@@ -273,11 +272,11 @@ def test_backend_info_reports_the_build():
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("n,num_groups", [(600, 7), (6000, 3000), (20_000, 1), (1, 1)])
-def test_cuda_kernel_matches_cpu_kernel(method, dtype, n, num_groups):
+def test_cuda_kernel_matches_reference(method, dtype, n, num_groups):
     segments, scores, groups = random_candidates(n, num_groups, seed=n, dtype=dtype,
                                                  span=max(100.0, n / 10))
     kwargs = dict(iou_threshold=0.3, method=method)
-    expected = soft_nms(segments, scores, groups, backend="extension", **kwargs)
+    expected = soft_nms(segments, scores, groups, backend="reference", **kwargs)
     result = soft_nms(segments.cuda(), scores.cuda(), groups.cuda(), backend="extension",
                       **kwargs)
     assert result[0].device.type == "cuda"
