@@ -36,10 +36,13 @@ def test_forward(benchmark, device, shape, impl):
         fn = lambda: pytal.ops.boundary_pool(x, seg, backend=impl)  # noqa: E731
 
     def run():
-        fn()
+        out = fn()
         _sync(device)
+        return out
 
-    benchmark(run)
+    out = benchmark(run)
+    want = pytal.ops.boundary_pool(x.cpu(), seg.cpu(), backend="reference")
+    torch.testing.assert_close(out.cpu(), want)                 # max pooling: exact
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -53,5 +56,9 @@ def test_forward_backward(benchmark, device, shape, impl):
         xg = x.detach().requires_grad_()
         pytal.ops.boundary_pool(xg, seg, backend=impl).sum().backward()
         _sync(device)
+        return xg.grad
 
-    benchmark(run)
+    grad = benchmark(run)
+    xr = x.detach().cpu().requires_grad_()
+    pytal.ops.boundary_pool(xr, seg.cpu(), backend="reference").sum().backward()
+    torch.testing.assert_close(grad.cpu(), xr.grad)

@@ -143,3 +143,15 @@ def test_pytal_bench_prints_the_report(tiny_run):
     assert status == 0
     assert "training step (B=2, T=64, C_in=16)" in text and "inference per video" in text
     assert "MISMATCH" not in text and text.count(": OK") == 2
+
+
+@pytest.mark.extension
+def test_bench_backends_agree_on_the_values_themselves(tiny_result):
+    """The two backends' outputs, compared here rather than through the report's own check."""
+    train, infer = tiny_result["train"], tiny_result["inference"]
+    ext, ref = train["extension"]["loss"], train["reference"]["loss"]
+    assert ref > 0 and ext == pytest.approx(ref, rel=1e-4)
+    assert infer["extension"]["count"] == infer["reference"]["count"]
+    assert sum(infer["reference"]["count"]) > 0
+    for got, want in zip(infer["extension"]["top_scores"], infer["reference"]["top_scores"]):
+        assert len(got) == len(want) > 0 and got == pytest.approx(want, abs=1e-4)
