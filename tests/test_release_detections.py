@@ -1,0 +1,59 @@
+"""Detections of a converted public-code (release) checkpoint checked for values: the EMA and
+raw weights give different detections, every detection is one of the model's candidates
+(``nms_method: none``) with its segment, and the first selection of each video is its best
+candidate with that candidate's score (Soft-NMS never decays the first pick)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pytal.models import CLTDRGMG
+from pytal.models.cltdr_gmg import convert_release_checkpoint, extract_release_state_dict
+
+from test_cltdr_model import _batch, _meta, _release_state_dict_shapes, _tiny
+
+LENGTHS = (29, 32)
+
+
+@pytest.fixture(scope="module")
+def checkpoint():
+    g = torch.Generator().manual_seed(0)
+    shapes = _release_state_dict_shapes()
+    return {key: {f"module.{n}": torch.randn(s, generator=g) for n, s in shapes.items()}
+            for key in ("state_dict", "state_dict_ema")}
+
+
+def _detect(checkpoint, weights, **test):
+    cfg = _tiny("release")
+    cfg["train"]["droppath"] = 0.1
+    cfg["test"].update(test)
+    model = CLTDRGMG(cfg)
+    model.load_state_dict(convert_release_checkpoint(extract_release_state_dict(checkpoint, weights)),
+                          strict=True)
+    model.eval()
+    x, mask = _batch(LENGTHS)
+    with torch.no_grad():
+        return model.detect(x, mask, _meta(LENGTHS))
+
+
+def test_release_detections_are_candidates_and_differ_between_weights(checkpoint):
+    dets = {w: _detect(checkpoint, w) for w in ("ema", "raw")}
+    assert not torch.equal(dets["ema"][0]["scores"], dets["raw"][0]["scores"])
+    cands = _detect(checkpoint, "ema", nms_method="none")
+    max_seg = _tiny("release")["test"]["max_seg_num"]
+    for det, cand, n in zip(dets["ema"], cands, LENGTHS):
+        assert 0 < len(det["scores"]) <= max_seg < len(cand["scores"])
+        scores = det["scores"]
+        assert (scores[1:] <= scores[:-1]).all() and (scores > 0).all() and (scores <= 1).all()
+        # the first selection is the best candidate, undecayed
+        best = int(torch.argmax(cand["scores"]))
+        assert float(scores[0]) == pytest.approx(float(cand["scores"][best]), rel=1e-6)
+        torch.testing.assert_close(det["segments"][0], cand["segments"][best])
+        assert int(det["labels"][0]) == int(cand["labels"][best])
+        # every detection is a candidate: same segment and label, score not above the original
+        for seg, score, label in zip(det["segments"], scores, det["labels"]):
+            same = ((cand["segments"] - seg).abs().max(dim=1).values < 1e-5) & \
+                (cand["labels"] == label)
+            assert same.any() and float(score) <= float(cand["scores"][same].max()) + 1e-6
+        duration = (n * 4 + 8) / 25.0
+        assert (det["segments"] >= 0).all() and (det["segments"] <= duration + 1e-6).all()
