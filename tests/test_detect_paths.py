@@ -1,5 +1,5 @@
 """``CLTDRGMG.detect`` post-processing against ``pytal.postprocess.batched_nms`` run by hand on
-the same candidates: each ``test.nms_method``, class-agnostic NMS with and without segment
+the same candidates: each ``eval.nms_method``, class-agnostic NMS with and without segment
 voting, voting ignored with multiclass NMS, ``duration_thresh``; and batched inference (``pytal
 infer --batch-size``) against one video at a time.
 
@@ -45,7 +45,7 @@ def _one_thread():
 
 
 def build(state=None, **test):
-    overrides = TINY + [f"test.{k}={v}" for k, v in {**TEST, **test}.items()]
+    overrides = TINY + [f"eval.{k}={v}" for k, v in {**TEST, **test}.items()]
     torch.manual_seed(0)
     model = build_model(load_config("cltdr_gmg_small", overrides)).eval()
     if state is not None:
@@ -202,7 +202,7 @@ def test_infer_batch_size_equals_one_video_at_a_time(tmp_path):
     overrides = [f"{k}={v}" for k, v in ds.config_overrides().items()]
     overrides += ["dataset.train_subset=training", "dataset.val_subset=validation",
                   "train.epochs=1", "train.warmup_epochs=0", "train.batch_size=2",
-                  *TINY[:-3], "dataset.max_seq_len=160", "test.max_seg_num=30"]
+                  *TINY[:-3], "dataset.max_seq_len=160", "eval.max_seg_num=30"]
     run = tmp_path / "run"
     assert main(["train", "cltdr_gmg_small", "--output", str(run), "--no-progress",
                  "--override", *overrides]) == 0

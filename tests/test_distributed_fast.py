@@ -30,12 +30,12 @@ class MeanSquareModel(nn.Module):
         self.conv = nn.Conv1d(channels, 4, 3, padding=1)
         self.out = nn.Conv1d(4, 1, 1)
 
-    def forward(self, feats, masks, segments, labels):
-        y = self.out(torch.tanh(self.conv(feats))) ** 2                  # (B, 1, T)
-        m = masks.to(y.dtype)
+    def forward(self, batch):
+        y = self.out(torch.tanh(self.conv(batch.feats))) ** 2            # (B, 1, T)
+        m = batch.masks.to(y.dtype)
         per_video = (y * m).sum(dim=(1, 2)) / m.sum(dim=(1, 2))
         # segments and labels take part too: the loss must use the right video's targets
-        counts = torch.stack([s.new_tensor(float(len(s))) for s in segments])
+        counts = torch.stack([s.new_tensor(float(len(s))) for s in batch.segments])
         return {"loss": (per_video * (1 + 0.1 * counts)).mean()}
 
 

@@ -17,7 +17,7 @@ from test_engine import tiny, tiny_config  # noqa: F401  (fixture)
 
 def _train(ds, amp):
     cfg = tiny_config(ds, f"train.amp={amp}", "train.epochs=2", "train.model_ema=false",
-                      "train.droppath=0.0", "model.input_noise=0.0")
+                      "model.droppath=0.0", "model.input_noise=0.0")
     trainer = Trainer(cfg, None, progress=False)
     dtypes = set()
     conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv1d))

@@ -7,10 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pytal.models import CLTDRGMG
 from pytal.models.cltdr_gmg import convert_release_checkpoint, extract_release_state_dict
 
-from test_cltdr_model import _batch, _meta, _release_state_dict_shapes, _tiny
+from test_cltdr_model import _batch, _build, _meta, _release_state_dict_shapes, _tiny
 
 LENGTHS = (29, 32)
 
@@ -25,9 +24,9 @@ def checkpoint():
 
 def _detect(checkpoint, weights, **test):
     cfg = _tiny("release")
-    cfg["train"]["droppath"] = 0.1
-    cfg["test"].update(test)
-    model = CLTDRGMG(cfg)
+    cfg["model"]["droppath"] = 0.1
+    cfg["eval"].update(test)
+    model = _build(cfg)
     model.load_state_dict(convert_release_checkpoint(extract_release_state_dict(checkpoint, weights)),
                           strict=True)
     model.eval()
@@ -40,7 +39,7 @@ def test_release_detections_are_candidates_and_differ_between_weights(checkpoint
     dets = {w: _detect(checkpoint, w) for w in ("ema", "raw")}
     assert not torch.equal(dets["ema"][0]["scores"], dets["raw"][0]["scores"])
     cands = _detect(checkpoint, "ema", nms_method="none")
-    max_seg = _tiny("release")["test"]["max_seg_num"]
+    max_seg = _tiny("release")["eval"]["max_seg_num"]
     for det, cand, n in zip(dets["ema"], cands, LENGTHS):
         assert 0 < len(det["scores"]) <= max_seg < len(cand["scores"])
         scores = det["scores"]
