@@ -44,11 +44,12 @@ def test_release_detections_are_candidates_and_differ_between_weights(checkpoint
         assert 0 < len(det["scores"]) <= max_seg < len(cand["scores"])
         scores = det["scores"]
         assert (scores[1:] <= scores[:-1]).all() and (scores > 0).all() and (scores <= 1).all()
-        # the first selection is the best candidate, undecayed
-        best = int(torch.argmax(cand["scores"]))
-        assert float(scores[0]) == pytest.approx(float(cand["scores"][best]), rel=1e-6)
-        torch.testing.assert_close(det["segments"][0], cand["segments"][best])
-        assert int(det["labels"][0]) == int(cand["labels"][best])
+        # the first selection is a best candidate (one of them if tied), undecayed
+        best = cand["scores"] == cand["scores"].max()
+        assert float(scores[0]) == pytest.approx(float(cand["scores"].max()), rel=1e-6)
+        first = ((cand["segments"][best] - det["segments"][0]).abs().max(dim=1).values < 1e-5) & \
+            (cand["labels"][best] == det["labels"][0])
+        assert first.any()
         # every detection is a candidate: same segment and label, score not above the original
         for seg, score, label in zip(det["segments"], scores, det["labels"]):
             same = ((cand["segments"] - seg).abs().max(dim=1).values < 1e-5) & \
