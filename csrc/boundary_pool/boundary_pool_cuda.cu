@@ -10,6 +10,8 @@
 // Long rows: a warp per output reduces its interval cooperatively.
 #include "boundary_pool/boundary_pool_cuda.h"
 
+#include "common/cuda_launch.cuh"
+
 namespace pytal {
 namespace boundary_pool {
 
@@ -371,42 +373,23 @@ __global__ void __launch_bounds__(kThreads)
   grad_in[i] = Compute<T>::store(acc);
 }
 
-template <typename T>
-__global__ void __launch_bounds__(kThreads)
-    baseline_kernel(const T* __restrict__ features, const int32_t* __restrict__ bounds,
-                    const Problem p, T* __restrict__ out) {
-  const int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (o >= p.rows() * p.intervals) return;
-  const int64_t r = o / p.intervals;
-  const RowIntervals iv = intervals_of(bounds, p, r);
-  const T* row = features + r * p.length;
-  const int64_t k = o % p.intervals;
-  out[o] = row[scan_argmax(row, iv.lo(k), iv.hi(k))];
-}
-
 // ---- launch helpers ------------------------------------------------------------------------
 
-int max_shared_bytes(int device) {
-  int optin = 0;
-  if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
-      cudaSuccess) {
-    cudaGetLastError();
-    optin = 48 * 1024;
-  }
-  return optin - 1024;  // room for the kernels' static arrays
-}
-
+// Dynamic shared memory of the row kernel (forward or backward) for this problem in *bytes,
+// or 0 when the row does not fit and the long-row kernels run instead.
 template <typename T>
-bool fits_shared(const Problem& p, Mode mode, bool backward, int device) {
-  if (p.length > kMaxSharedLength) return false;
-  const Layout lay = shared_layout<T>(int(p.length), p.intervals, mode, backward);
-  return lay.bytes <= size_t(max_shared_bytes(device));
-}
-
-template <typename Kernel>
-cudaError_t allow_shared(Kernel kernel, size_t bytes) {
-  if (bytes <= 48 * 1024) return cudaSuccess;
-  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+cudaError_t row_kernel_bytes(const Problem& p, Mode mode, bool backward, int device,
+                             size_t* bytes) {
+  *bytes = 0;
+  if (p.length > kMaxSharedLength) return cudaSuccess;
+  const void* kernel = backward ? reinterpret_cast<const void*>(&backward_rows_kernel<T>)
+                                : reinterpret_cast<const void*>(&forward_rows_kernel<T>);
+  int limit = 0;
+  const cudaError_t err = dynamic_shared_limit(kernel, device, &limit);
+  if (err != cudaSuccess) return err;
+  const size_t need = shared_layout<T>(int(p.length), p.intervals, mode, backward).bytes;
+  if (need <= size_t(limit)) *bytes = need;
+  return cudaSuccess;
 }
 
 unsigned blocks_for(int64_t threads) {
@@ -419,10 +402,10 @@ template <typename T>
 cudaError_t launch_pool_forward(const T* features, const int32_t* bounds, const Problem& p,
                                 Mode mode, T* out, int device, cudaStream_t stream) {
   if (p.empty()) return cudaSuccess;
-  if (fits_shared<T>(p, mode, false, device)) {
-    const size_t bytes = shared_layout<T>(int(p.length), p.intervals, mode, false).bytes;
-    const cudaError_t err = allow_shared(forward_rows_kernel<T>, bytes);
-    if (err != cudaSuccess) return err;
+  size_t bytes = 0;
+  const cudaError_t err = row_kernel_bytes<T>(p, mode, /*backward=*/false, device, &bytes);
+  if (err != cudaSuccess) return err;
+  if (bytes > 0) {
     forward_rows_kernel<T><<<static_cast<unsigned>(p.rows()), kThreads, bytes, stream>>>(
         features, bounds, p, mode, out);
   } else {
@@ -433,9 +416,13 @@ cudaError_t launch_pool_forward(const T* features, const int32_t* bounds, const 
 }
 
 template <typename T>
-int64_t backward_workspace_bytes(const Problem& p, Mode mode, int device) {
-  if (p.empty() || mode == Mode::kMean || fits_shared<T>(p, mode, true, device)) return 0;
-  return p.rows() * p.intervals * int64_t(sizeof(int32_t));
+cudaError_t backward_workspace_bytes(const Problem& p, Mode mode, int device, int64_t* ws) {
+  *ws = 0;
+  if (p.empty() || mode == Mode::kMean) return cudaSuccess;
+  size_t bytes = 0;
+  const cudaError_t err = row_kernel_bytes<T>(p, mode, /*backward=*/true, device, &bytes);
+  if (err == cudaSuccess && bytes == 0) *ws = p.rows() * p.intervals * int64_t(sizeof(int32_t));
+  return err;
 }
 
 template <typename T>
@@ -443,10 +430,10 @@ cudaError_t launch_pool_backward(const T* features, const T* grad_out, const int
                                  const Problem& p, Mode mode, void* workspace, T* grad_in,
                                  int device, cudaStream_t stream) {
   if (p.empty()) return cudaSuccess;
-  if (fits_shared<T>(p, mode, true, device)) {
-    const size_t bytes = shared_layout<T>(int(p.length), p.intervals, mode, true).bytes;
-    const cudaError_t err = allow_shared(backward_rows_kernel<T>, bytes);
-    if (err != cudaSuccess) return err;
+  size_t bytes = 0;
+  const cudaError_t err = row_kernel_bytes<T>(p, mode, /*backward=*/true, device, &bytes);
+  if (err != cudaSuccess) return err;
+  if (bytes > 0) {
     backward_rows_kernel<T><<<static_cast<unsigned>(p.rows()), kThreads, bytes, stream>>>(
         features, grad_out, bounds, p, mode, grad_in);
     return cudaGetLastError();
@@ -461,23 +448,12 @@ cudaError_t launch_pool_backward(const T* features, const T* grad_out, const int
   return cudaGetLastError();
 }
 
-template <typename T>
-cudaError_t launch_pool_baseline(const T* features, const int32_t* bounds, const Problem& p,
-                                 T* out, cudaStream_t stream) {
-  if (p.empty()) return cudaSuccess;
-  baseline_kernel<T><<<blocks_for(p.rows() * p.intervals), kThreads, 0, stream>>>(
-      features, bounds, p, out);
-  return cudaGetLastError();
-}
-
 #define PYTAL_INSTANTIATE(T)                                                                   \
   template cudaError_t launch_pool_forward<T>(const T*, const int32_t*, const Problem&, Mode, \
                                               T*, int, cudaStream_t);                          \
-  template int64_t backward_workspace_bytes<T>(const Problem&, Mode, int);                     \
+  template cudaError_t backward_workspace_bytes<T>(const Problem&, Mode, int, int64_t*);      \
   template cudaError_t launch_pool_backward<T>(const T*, const T*, const int32_t*,             \
                                                const Problem&, Mode, void*, T*, int,           \
-                                               cudaStream_t);                                  \
-  template cudaError_t launch_pool_baseline<T>(const T*, const int32_t*, const Problem&, T*,   \
                                                cudaStream_t);
 PYTAL_INSTANTIATE(float)
 PYTAL_INSTANTIATE(double)

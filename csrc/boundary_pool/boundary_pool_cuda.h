@@ -21,9 +21,9 @@ template <typename T>
 cudaError_t launch_pool_forward(const T* features, const int32_t* bounds, const Problem& p,
                                 Mode mode, T* out, int device, cudaStream_t stream);
 
-// Bytes of global workspace launch_pool_backward needs (0 on the shared-memory path).
+// Bytes of global workspace launch_pool_backward needs (*bytes; 0 on the shared-memory path).
 template <typename T>
-int64_t backward_workspace_bytes(const Problem& p, Mode mode, int device);
+cudaError_t backward_workspace_bytes(const Problem& p, Mode mode, int device, int64_t* bytes);
 
 // grad_in (B, C, T) = gradient of the pooled outputs for features, deterministic: every
 // position sums its contributions in ascending k, without atomics.
@@ -31,12 +31,6 @@ template <typename T>
 cudaError_t launch_pool_backward(const T* features, const T* grad_out, const int32_t* bounds,
                                  const Problem& p, Mode mode, void* workspace, T* grad_in,
                                  int device, cudaStream_t stream);
-
-// Benchmark baseline: one thread per output scanning its interval in global memory (the
-// algorithm of AFSD's kernel), max mode.
-template <typename T>
-cudaError_t launch_pool_baseline(const T* features, const int32_t* bounds, const Problem& p,
-                                 T* out, cudaStream_t stream);
 
 }  // namespace boundary_pool
 }  // namespace pytal

@@ -32,7 +32,7 @@ at::Tensor pool_forward(const at::Tensor& features, const at::Tensor& segments, 
   const int device = features.get_device();
   const auto stream = c10::cuda::getCurrentCUDAStream(device);
   const auto feats = features.contiguous();
-  const auto bounds = interval_bounds(segments, p);
+  const auto bounds = interval_bounds(segments, p, op);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(),
                                   "boundary_pool_forward_cuda", [&] {
     C10_CUDA_CHECK(launch_pool_forward(cuda_ptr<scalar_t>(feats), bounds.const_data_ptr<int32_t>(),
@@ -54,11 +54,12 @@ at::Tensor pool_backward(const at::Tensor& grad_output, const at::Tensor& featur
   auto grad_in = at::empty_like(features, at::MemoryFormat::Contiguous);
   const auto feats = features.contiguous();
   const auto grad = grad_output.contiguous();
-  const auto bounds = interval_bounds(segments, p);
+  const auto bounds = interval_bounds(segments, p, op);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(),
                                   "boundary_pool_backward_cuda", [&] {
     using cuda_t = typename CudaType<scalar_t>::type;
-    const int64_t ws_bytes = backward_workspace_bytes<cuda_t>(p, mode, device);
+    int64_t ws_bytes = 0;
+    C10_CUDA_CHECK(backward_workspace_bytes<cuda_t>(p, mode, device, &ws_bytes));
     at::Tensor workspace;
     if (ws_bytes > 0) workspace = at::empty({ws_bytes}, feats.options().dtype(at::kByte));
     C10_CUDA_CHECK(launch_pool_backward(
@@ -89,23 +90,6 @@ at::Tensor segment_pool_backward_cuda(const at::Tensor& grad_output,
   return pool_backward(grad_output, features, segments, 1, parse_mode(mode), "segment_pool");
 }
 
-at::Tensor boundary_pool_baseline_cuda(const at::Tensor& features, const at::Tensor& segments) {
-  const Problem p = check_inputs(features, segments, 2, "boundary_pool_baseline");
-  auto out = at::empty({p.batch, p.channels, p.intervals}, features.options());
-  if (p.empty()) return out;
-  const c10::cuda::CUDAGuard guard(features.device());
-  const auto stream = c10::cuda::getCurrentCUDAStream(features.get_device());
-  const auto feats = features.contiguous();
-  const auto bounds = interval_bounds(segments, p);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(),
-                                  "boundary_pool_baseline_cuda", [&] {
-    C10_CUDA_CHECK(launch_pool_baseline(cuda_ptr<scalar_t>(feats),
-                                        bounds.const_data_ptr<int32_t>(), p,
-                                        cuda_mut_ptr<scalar_t>(out), stream.stream()));
-  });
-  return out;
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(pytal, CUDA, m) {
@@ -113,7 +97,6 @@ TORCH_LIBRARY_IMPL(pytal, CUDA, m) {
   m.impl("boundary_pool_backward", &boundary_pool_backward_cuda);
   m.impl("segment_pool", &segment_pool_cuda);
   m.impl("segment_pool_backward", &segment_pool_backward_cuda);
-  m.impl("boundary_pool_baseline", &boundary_pool_baseline_cuda);
 }
 
 }  // namespace boundary_pool
