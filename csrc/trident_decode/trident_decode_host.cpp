@@ -139,11 +139,21 @@ std::tuple<at::Tensor, at::Tensor> allocate_index_forward(const at::Tensor& star
 namespace {
 
 // Groups of equal key / divisor, ordered by key (a stable sort: deterministic, duplicates in
-// input order).
+// input order). On the CPU exactly the G groups; on CUDA N groups without a host
+// synchronisation: the G real ones, then empty ones (start == end == N) that the kernels skip.
 TripleGroups group_by(const at::Tensor& key, int64_t divisor) {
   auto [sorted, order] = at::sort(key, /*stable=*/true, /*dim=*/0, /*descending=*/false);
   const auto group = divisor == 1 ? sorted : at::div(sorted, divisor, "floor");
-  const auto counts = std::get<2>(at::unique_consecutive(group, false, true));
+  at::Tensor counts;
+  if (group.is_cpu()) {
+    counts = std::get<2>(at::unique_consecutive(group, false, true));
+  } else {
+    const int64_t n = group.size(0);
+    auto first = at::ones({n}, group.options().dtype(at::kBool));
+    if (n > 1) first.narrow(0, 1, n - 1).copy_(group.diff().ne(0));
+    const auto group_of = first.to(at::kLong).cumsum(0) - 1;
+    counts = at::zeros({n}, group.options()).scatter_add_(0, group_of, at::ones_like(group_of));
+  }
   auto starts = at::zeros({counts.size(0) + 1}, counts.options());
   starts.narrow(0, 1, counts.size(0)).copy_(counts.cumsum(0));
   return {order, starts};
