@@ -25,7 +25,7 @@ import sys
 import time
 from typing import Callable, Optional
 
-from pytal.atomic_write import atomic_write
+from pytal.io.atomic import atomic_write
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Output kept per step in the report (its end: where failures are summarised).
