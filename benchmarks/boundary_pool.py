@@ -1,5 +1,5 @@
 """Benchmark of boundary_pool: the extension against the pure-PyTorch reference and against a
-one-thread-per-output scan (AFSD's algorithm, ``torch.ops.pytal.boundary_pool_baseline``), at
+one-scan-per-output baseline (AFSD's algorithm, ``scan_baseline`` below), at
 AFSD's THUMOS shapes (C=512, T=K=256) and ActivityNet shapes (T=K=768, intervals up to T).
 
     python -m benchmarks.boundary_pool [--batch 1,8] [--device cpu,cuda] [--shapes thumos,anet]
@@ -38,6 +38,27 @@ def make_inputs(batch: int, channels: int, length: int, num: int, max_fraction: 
     return x.to(device), seg.to(device)
 
 
+def scan_baseline(features: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
+    """boundary_pool by one scan per output (AFSD's algorithm), in PyTorch: every output walks
+    its interval one position at a time, all outputs in step, so a call costs (longest
+    interval) steps of O(B * C * K) each.
+
+    features (B, C, T); segments (B, K, 4) valid intervals in feature steps. Returns (B, C, K).
+    """
+    batch, channels, length = features.shape
+    bounds = segments.double().trunc().clamp(0, length - 1).long()      # (B, K, 4)
+    start_half = (torch.arange(channels, device=features.device) < channels // 2)[None, :, None]
+    lo = torch.where(start_half, bounds[:, None, :, 0], bounds[:, None, :, 2])  # (B, C, K)
+    hi = torch.where(start_half, bounds[:, None, :, 1], bounds[:, None, :, 3])
+    best = features.gather(2, lo)
+    for step in range(1, int((hi - lo).max()) + 1 if lo.numel() else 0):
+        pos = lo + step
+        value = features.gather(2, pos.clamp(max=length - 1))
+        better = (pos <= hi) & ((value > best) | (value.isnan() & ~best.isnan()))
+        best = torch.where(better, value, best)
+    return best
+
+
 def forward_backward(backend: str, x: torch.Tensor, seg: torch.Tensor) -> Callable[[], None]:
     def run():
         xg = x.detach().requires_grad_()
@@ -70,7 +91,7 @@ def bench_case(device: str, shape: str, batch: int, args) -> dict:
     row = {"device": device, "shape": shape, "B": batch, "C": args.channels, "T": length,
            "K": num}
     forward = {"ext": lambda: pytal.ops.boundary_pool(x, seg, backend="extension"),
-               "base": lambda: torch.ops.pytal.boundary_pool_baseline(x, seg)}
+               "base": lambda: scan_baseline(x, seg)}
     both = {"ext_fb": forward_backward("extension", x, seg)}
     if run_reference:
         forward["ref"] = lambda: reference.boundary_pool(x, seg)

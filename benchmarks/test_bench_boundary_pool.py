@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import pytal
-from benchmarks.boundary_pool import make_inputs
+from benchmarks.boundary_pool import make_inputs, scan_baseline
 
 # Explicit skips: tests/conftest.py, which skips by marker, does not cover benchmarks/.
 DEVICES = ["cpu", pytest.param("cuda", marks=[
@@ -31,7 +31,7 @@ def test_forward(benchmark, device, shape, impl):
     length, num, fraction = SHAPES[shape]
     x, seg = make_inputs(1, 32, length, num, fraction, device)
     if impl == "baseline":
-        fn = lambda: torch.ops.pytal.boundary_pool_baseline(x, seg)  # noqa: E731
+        fn = lambda: scan_baseline(x, seg)  # noqa: E731
     else:
         fn = lambda: pytal.ops.boundary_pool(x, seg, backend=impl)  # noqa: E731
 

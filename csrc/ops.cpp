@@ -29,8 +29,6 @@ TORCH_LIBRARY(pytal, m) {
   m.def(
       "segment_pool_backward(Tensor grad_output, Tensor features, Tensor segments, str mode) "
       "-> Tensor");
-  // boundary_pool by one scan per output (AFSD's algorithm): a baseline for benchmarks only.
-  m.def("boundary_pool_baseline(Tensor features, Tensor segments) -> Tensor");
 
   // Trident relative boundary decoding (TriDet). out (B, T, Cb, 2): expected (left, right)
   // distances; stats (B, T, Cb, 2, 2): per side (mean, log-sum-exp) in the accumulation dtype,

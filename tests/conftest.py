@@ -34,9 +34,9 @@ def pytest_collection_modifyitems(config, items):
     no_ext = pytest.mark.skip(
         reason=f"pytal._C {NOT_BUILT}: {pytal.ops.backend_info()['load_error']}")
     for item in items:
-        if "cuda" in item.keywords and not torch.cuda.is_available():
+        if item.get_closest_marker("cuda") and not torch.cuda.is_available():
             item.add_marker(no_cuda)
-        if "extension" in item.keywords and not pytal.ops.extension_loaded():
+        if item.get_closest_marker("extension") and not pytal.ops.extension_loaded():
             item.add_marker(no_ext)
 
 

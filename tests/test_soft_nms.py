@@ -234,7 +234,7 @@ def test_bad_arguments_name_the_argument():
 @pytest.mark.extension
 def test_cpp_checks_guard_direct_op_calls():
     segs, scores = torch.tensor([[0.0, 1.0], [2.0, 3.0]]), torch.tensor([0.5, float("nan")])
-    with pytest.raises(RuntimeError, match="scores must be finite"):
+    with pytest.raises(ValueError, match="scores must be finite"):
         torch.ops.pytal.soft_nms(segs, scores, None, 0.1, 0.5, 1e-3, "gaussian", -1)
     with pytest.raises(RuntimeError, match='method must be "gaussian"'):
         torch.ops.pytal.soft_nms(segs, scores.nan_to_num(), None, 0.1, 0.5, 1e-3, "x", -1)

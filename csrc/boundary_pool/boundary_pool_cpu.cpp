@@ -101,7 +101,7 @@ at::Tensor pool_forward(const at::Tensor& features, const at::Tensor& segments, 
   auto out = at::empty({p.batch, p.channels, p.intervals}, features.options());
   if (p.empty()) return out;
   const auto feats = features.contiguous();
-  const auto bounds = interval_bounds(segments, p);
+  const auto bounds = interval_bounds(segments, p, op);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(),
                                   "boundary_pool_forward_cpu", [&] {
     const scalar_t* x = feats.data_ptr<scalar_t>();
@@ -126,7 +126,7 @@ at::Tensor pool_backward(const at::Tensor& grad_output, const at::Tensor& featur
   auto grad_in = at::empty_like(features, at::MemoryFormat::Contiguous);
   const auto feats = features.contiguous();
   const auto grad = grad_output.contiguous();
-  const auto bounds = interval_bounds(segments, p);
+  const auto bounds = interval_bounds(segments, p, op);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(),
                                   "boundary_pool_backward_cpu", [&] {
     const scalar_t* x = feats.data_ptr<scalar_t>();
@@ -163,31 +163,6 @@ at::Tensor segment_pool_backward_cpu(const at::Tensor& grad_output, const at::Te
   return pool_backward(grad_output, features, segments, 1, parse_mode(mode), "segment_pool");
 }
 
-// Benchmark baseline: every output scans its interval (AFSD's algorithm), rows in parallel.
-at::Tensor boundary_pool_baseline_cpu(const at::Tensor& features, const at::Tensor& segments) {
-  const Problem p = check_inputs(features, segments, 2, "boundary_pool_baseline");
-  auto out = at::empty({p.batch, p.channels, p.intervals}, features.options());
-  if (p.empty()) return out;
-  const auto feats = features.contiguous();
-  const auto bounds = interval_bounds(segments, p);
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feats.scalar_type(),
-                                  "boundary_pool_baseline", [&] {
-    const scalar_t* x = feats.data_ptr<scalar_t>();
-    const int32_t* bnd = bounds.data_ptr<int32_t>();
-    scalar_t* y = out.data_ptr<scalar_t>();
-    at::parallel_for(0, p.rows(), 1, [&](int64_t first, int64_t last) {
-      for (int64_t r = first; r < last; ++r) {
-        const scalar_t* row = x + r * p.length;
-        const RowIntervals iv = intervals_of(bnd, p, r);
-        for (int64_t k = 0; k < iv.count; ++k) {
-          y[r * p.intervals + k] = row[scan_argmax(row, iv.lo(k), iv.hi(k))];
-        }
-      }
-    });
-  });
-  return out;
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(pytal, CPU, m) {
@@ -195,7 +170,6 @@ TORCH_LIBRARY_IMPL(pytal, CPU, m) {
   m.impl("boundary_pool_backward", &boundary_pool_backward_cpu);
   m.impl("segment_pool", &segment_pool_cpu);
   m.impl("segment_pool_backward", &segment_pool_backward_cpu);
-  m.impl("boundary_pool_baseline", &boundary_pool_baseline_cpu);
 }
 
 }  // namespace boundary_pool

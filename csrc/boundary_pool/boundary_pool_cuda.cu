@@ -7,8 +7,12 @@
 // float64 prefix sums with a block scan. Backward recomputes the argmaxes (max) or fills a
 // float64 difference array (mean); each position is accumulated by the one thread that owns
 // it, in ascending k (no atomics: deterministic).
-// Long rows: a warp per output reduces its interval cooperatively.
+// Long rows: a warp per output reduces its interval cooperatively; the backward sorts the
+// gradient's contributions by position (host side) and sums each position's run in the sorted
+// order, O(T + K log K) per row.
 #include "boundary_pool/boundary_pool_cuda.h"
+
+#include "common/cuda_launch.cuh"
 
 namespace pytal {
 namespace boundary_pool {
@@ -343,70 +347,49 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Thread per position (row, t): sums its contributions in ascending k.
+// Thread per output position i: the sum of values[order[j]] over the run of sorted keys equal
+// to i, found by binary search, in the order of `order` (a stable sort keeps the original
+// order within a run, so sums are deterministic and follow the CPU kernel's order).
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-    backward_positions_kernel(const T* __restrict__ grad_out, const int32_t* __restrict__ bounds,
-                              const int32_t* __restrict__ argmax, const Problem p,
-                              const Mode mode, T* __restrict__ grad_in) {
+    sum_sorted_kernel(const T* __restrict__ values, const int64_t* __restrict__ sorted_keys,
+                      const int64_t* __restrict__ order, const int64_t count,
+                      const int64_t total, T* __restrict__ out) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= p.rows() * p.length) return;
-  const int64_t r = i / p.length;
-  const int t = static_cast<int>(i % p.length);
-  const RowIntervals iv = intervals_of(bounds, p, r);
-  const T* g = grad_out + r * p.intervals;
-  if (mode == Mode::kMean) {
-    double acc = 0.0;
-    for (int64_t k = 0; k < iv.count; ++k) {
-      if (iv.lo(k) <= t && t <= iv.hi(k)) acc += as_double(g[k]) / iv.length(k);
+  if (i >= total) return;
+  int64_t lo = 0, hi = count;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (sorted_keys[mid] < i) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
     }
-    grad_in[i] = store_double<T>(acc);
-    return;
   }
-  const int32_t* a = argmax + r * p.intervals;
   ComputeT<T> acc = 0;
-  for (int64_t k = 0; k < iv.count; ++k) {
-    if (a[k] == t) acc += Compute<T>::load(g[k]);
+  for (int64_t j = lo; j < count && sorted_keys[j] == i; ++j) {
+    acc += Compute<T>::load(values[order[j]]);
   }
-  grad_in[i] = Compute<T>::store(acc);
-}
-
-template <typename T>
-__global__ void __launch_bounds__(kThreads)
-    baseline_kernel(const T* __restrict__ features, const int32_t* __restrict__ bounds,
-                    const Problem p, T* __restrict__ out) {
-  const int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (o >= p.rows() * p.intervals) return;
-  const int64_t r = o / p.intervals;
-  const RowIntervals iv = intervals_of(bounds, p, r);
-  const T* row = features + r * p.length;
-  const int64_t k = o % p.intervals;
-  out[o] = row[scan_argmax(row, iv.lo(k), iv.hi(k))];
+  out[i] = Compute<T>::store(acc);
 }
 
 // ---- launch helpers ------------------------------------------------------------------------
 
-int max_shared_bytes(int device) {
-  int optin = 0;
-  if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
-      cudaSuccess) {
-    cudaGetLastError();
-    optin = 48 * 1024;
-  }
-  return optin - 1024;  // room for the kernels' static arrays
-}
-
+// Dynamic shared memory of the row kernel (forward or backward) for this problem in *bytes,
+// or 0 when the row does not fit and the long-row kernels run instead.
 template <typename T>
-bool fits_shared(const Problem& p, Mode mode, bool backward, int device) {
-  if (p.length > kMaxSharedLength) return false;
-  const Layout lay = shared_layout<T>(int(p.length), p.intervals, mode, backward);
-  return lay.bytes <= size_t(max_shared_bytes(device));
-}
-
-template <typename Kernel>
-cudaError_t allow_shared(Kernel kernel, size_t bytes) {
-  if (bytes <= 48 * 1024) return cudaSuccess;
-  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
+cudaError_t row_kernel_bytes(const Problem& p, Mode mode, bool backward, int device,
+                             size_t* bytes) {
+  *bytes = 0;
+  if (p.length > kMaxSharedLength) return cudaSuccess;
+  const void* kernel = backward ? reinterpret_cast<const void*>(&backward_rows_kernel<T>)
+                                : reinterpret_cast<const void*>(&forward_rows_kernel<T>);
+  int limit = 0;
+  const cudaError_t err = dynamic_shared_limit(kernel, device, &limit);
+  if (err != cudaSuccess) return err;
+  const size_t need = shared_layout<T>(int(p.length), p.intervals, mode, backward).bytes;
+  if (need <= size_t(limit)) *bytes = need;
+  return cudaSuccess;
 }
 
 unsigned blocks_for(int64_t threads) {
@@ -419,10 +402,10 @@ template <typename T>
 cudaError_t launch_pool_forward(const T* features, const int32_t* bounds, const Problem& p,
                                 Mode mode, T* out, int device, cudaStream_t stream) {
   if (p.empty()) return cudaSuccess;
-  if (fits_shared<T>(p, mode, false, device)) {
-    const size_t bytes = shared_layout<T>(int(p.length), p.intervals, mode, false).bytes;
-    const cudaError_t err = allow_shared(forward_rows_kernel<T>, bytes);
-    if (err != cudaSuccess) return err;
+  size_t bytes = 0;
+  const cudaError_t err = row_kernel_bytes<T>(p, mode, /*backward=*/false, device, &bytes);
+  if (err != cudaSuccess) return err;
+  if (bytes > 0) {
     forward_rows_kernel<T><<<static_cast<unsigned>(p.rows()), kThreads, bytes, stream>>>(
         features, bounds, p, mode, out);
   } else {
@@ -433,52 +416,56 @@ cudaError_t launch_pool_forward(const T* features, const int32_t* bounds, const 
 }
 
 template <typename T>
-int64_t backward_workspace_bytes(const Problem& p, Mode mode, int device) {
-  if (p.empty() || mode == Mode::kMean || fits_shared<T>(p, mode, true, device)) return 0;
-  return p.rows() * p.intervals * int64_t(sizeof(int32_t));
+cudaError_t backward_uses_rows(const Problem& p, Mode mode, int device, bool* rows) {
+  size_t bytes = 0;
+  const cudaError_t err = row_kernel_bytes<T>(p, mode, /*backward=*/true, device, &bytes);
+  *rows = bytes > 0;
+  return err;
 }
 
 template <typename T>
-cudaError_t launch_pool_backward(const T* features, const T* grad_out, const int32_t* bounds,
-                                 const Problem& p, Mode mode, void* workspace, T* grad_in,
-                                 int device, cudaStream_t stream) {
+cudaError_t launch_pool_backward_rows(const T* features, const T* grad_out,
+                                      const int32_t* bounds, const Problem& p, Mode mode,
+                                      T* grad_in, int device, cudaStream_t stream) {
   if (p.empty()) return cudaSuccess;
-  if (fits_shared<T>(p, mode, true, device)) {
-    const size_t bytes = shared_layout<T>(int(p.length), p.intervals, mode, true).bytes;
-    const cudaError_t err = allow_shared(backward_rows_kernel<T>, bytes);
-    if (err != cudaSuccess) return err;
-    backward_rows_kernel<T><<<static_cast<unsigned>(p.rows()), kThreads, bytes, stream>>>(
-        features, grad_out, bounds, p, mode, grad_in);
-    return cudaGetLastError();
-  }
-  int32_t* argmax = static_cast<int32_t*>(workspace);
-  if (mode == Mode::kMax) {
-    forward_warps_kernel<T><<<blocks_for(p.rows() * p.intervals * kWarpSize), kThreads, 0,
-                              stream>>>(features, bounds, p, mode, nullptr, argmax);
-  }
-  backward_positions_kernel<T><<<blocks_for(p.rows() * p.length), kThreads, 0, stream>>>(
-      grad_out, bounds, argmax, p, mode, grad_in);
+  size_t bytes = 0;
+  const cudaError_t err = row_kernel_bytes<T>(p, mode, /*backward=*/true, device, &bytes);
+  if (err != cudaSuccess) return err;
+  if (bytes == 0) return cudaErrorInvalidValue;  // the caller checks backward_uses_rows first
+  backward_rows_kernel<T><<<static_cast<unsigned>(p.rows()), kThreads, bytes, stream>>>(
+      features, grad_out, bounds, p, mode, grad_in);
   return cudaGetLastError();
 }
 
 template <typename T>
-cudaError_t launch_pool_baseline(const T* features, const int32_t* bounds, const Problem& p,
-                                 T* out, cudaStream_t stream) {
+cudaError_t launch_pool_argmax(const T* features, const int32_t* bounds, const Problem& p,
+                               int32_t* argmax, cudaStream_t stream) {
   if (p.empty()) return cudaSuccess;
-  baseline_kernel<T><<<blocks_for(p.rows() * p.intervals), kThreads, 0, stream>>>(
-      features, bounds, p, out);
+  forward_warps_kernel<T><<<blocks_for(p.rows() * p.intervals * kWarpSize), kThreads, 0,
+                            stream>>>(features, bounds, p, Mode::kMax, nullptr, argmax);
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_sum_sorted(const T* values, const int64_t* sorted_keys, const int64_t* order,
+                              int64_t count, int64_t total, T* out, cudaStream_t stream) {
+  if (total == 0) return cudaSuccess;
+  sum_sorted_kernel<T><<<blocks_for(total), kThreads, 0, stream>>>(values, sorted_keys, order,
+                                                                    count, total, out);
   return cudaGetLastError();
 }
 
 #define PYTAL_INSTANTIATE(T)                                                                   \
   template cudaError_t launch_pool_forward<T>(const T*, const int32_t*, const Problem&, Mode, \
                                               T*, int, cudaStream_t);                          \
-  template int64_t backward_workspace_bytes<T>(const Problem&, Mode, int);                     \
-  template cudaError_t launch_pool_backward<T>(const T*, const T*, const int32_t*,             \
-                                               const Problem&, Mode, void*, T*, int,           \
-                                               cudaStream_t);                                  \
-  template cudaError_t launch_pool_baseline<T>(const T*, const int32_t*, const Problem&, T*,   \
-                                               cudaStream_t);
+  template cudaError_t backward_uses_rows<T>(const Problem&, Mode, int, bool*);               \
+  template cudaError_t launch_pool_backward_rows<T>(const T*, const T*, const int32_t*,        \
+                                                    const Problem&, Mode, T*, int,             \
+                                                    cudaStream_t);                             \
+  template cudaError_t launch_pool_argmax<T>(const T*, const int32_t*, const Problem&,         \
+                                             int32_t*, cudaStream_t);                          \
+  template cudaError_t launch_sum_sorted<T>(const T*, const int64_t*, const int64_t*, int64_t, \
+                                            int64_t, T*, cudaStream_t);
 PYTAL_INSTANTIATE(float)
 PYTAL_INSTANTIATE(double)
 PYTAL_INSTANTIATE(__half)

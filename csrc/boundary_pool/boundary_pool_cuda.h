@@ -21,22 +21,27 @@ template <typename T>
 cudaError_t launch_pool_forward(const T* features, const int32_t* bounds, const Problem& p,
                                 Mode mode, T* out, int device, cudaStream_t stream);
 
-// Bytes of global workspace launch_pool_backward needs (0 on the shared-memory path).
+// Whether the backward takes the shared-memory row kernel (*rows) or the long-row path.
 template <typename T>
-int64_t backward_workspace_bytes(const Problem& p, Mode mode, int device);
+cudaError_t backward_uses_rows(const Problem& p, Mode mode, int device, bool* rows);
 
-// grad_in (B, C, T) = gradient of the pooled outputs for features, deterministic: every
-// position sums its contributions in ascending k, without atomics.
+// grad_in (B, C, T) = gradient of the pooled outputs for features by the row kernel (only when
+// backward_uses_rows): every position sums its contributions in ascending k, without atomics.
 template <typename T>
-cudaError_t launch_pool_backward(const T* features, const T* grad_out, const int32_t* bounds,
-                                 const Problem& p, Mode mode, void* workspace, T* grad_in,
-                                 int device, cudaStream_t stream);
+cudaError_t launch_pool_backward_rows(const T* features, const T* grad_out,
+                                      const int32_t* bounds, const Problem& p, Mode mode,
+                                      T* grad_in, int device, cudaStream_t stream);
 
-// Benchmark baseline: one thread per output scanning its interval in global memory (the
-// algorithm of AFSD's kernel), max mode.
+// argmax (B * C, K) int32: the first argmax position of every output (max mode, long rows).
 template <typename T>
-cudaError_t launch_pool_baseline(const T* features, const int32_t* bounds, const Problem& p,
-                                 T* out, cudaStream_t stream);
+cudaError_t launch_pool_argmax(const T* features, const int32_t* bounds, const Problem& p,
+                               int32_t* argmax, cudaStream_t stream);
+
+// out[i] for i < total = sum of values[order[j]] over the j with sorted_keys[j] == i, in
+// ascending j, accumulated in Compute<T>::type. sorted_keys (count,) ascending.
+template <typename T>
+cudaError_t launch_sum_sorted(const T* values, const int64_t* sorted_keys, const int64_t* order,
+                              int64_t count, int64_t total, T* out, cudaStream_t stream);
 
 }  // namespace boundary_pool
 }  // namespace pytal

@@ -16,22 +16,26 @@ Mode parse_mode(std::string_view mode) {
 
 namespace {
 
-// NaN coordinates, and intervals whose truncated lo exceeds their truncated hi, in one pass
-// (one host synchronisation on CUDA); the slower specific checks run only to name the error.
-void check_segment_values(const at::Tensor& segments, const char* op) {
-  if (segments.numel() == 0) return;
-  const bool is_float = segments.is_floating_point();
-  const auto truncated = is_float ? segments.trunc() : segments;
-  const auto pairs = truncated.unflatten(2, {-1, 2});  // (B, K, groups, 2)
-  auto bad = pairs.select(3, 0) > pairs.select(3, 1);
-  if (is_float) bad = bad | segments.isnan().unflatten(2, {-1, 2}).any(3);
-  if (!bad.any().item<bool>()) return;
-  TORCH_CHECK(!(is_float && segments.isnan().any().item<bool>()), op,
-              ": segments must not contain NaN");
-  TORCH_CHECK(false, op,
-              ": segments must satisfy lo <= hi after truncation to integers for every "
-              "[lo, hi] pair (columns 0 <= 1",
-              segments.size(2) == 4 ? " and 2 <= 3" : "", ")");
+// Every [lo, hi] pair of the truncated segments `wide` (B, K, 2 * groups), float64 or int64:
+// no NaN, lo <= hi. On the CPU it raises ValueError naming the fault; on CUDA it queues an
+// asynchronous device assertion (no host synchronisation): a violation fails at the next
+// synchronisation with a device-side assertion, as out-of-range indices do in PyTorch's own
+// CUDA indexing.
+void check_interval_values(const at::Tensor& wide, const char* op) {
+  if (wide.numel() == 0) return;
+  const auto pairs = wide.unflatten(2, {-1, 2});  // (B, K, groups, 2)
+  const auto valid = (pairs.select(3, 0) <= pairs.select(3, 1)).all();  // false for NaN
+  if (!wide.is_cpu()) {
+    at::_assert_async(valid);
+    return;
+  }
+  if (valid.item<bool>()) return;
+  TORCH_CHECK_VALUE(!(wide.is_floating_point() && wide.isnan().any().item<bool>()), "pytal.ops.",
+                    op, ": segments must not contain NaN");
+  TORCH_CHECK_VALUE(false, "pytal.ops.", op,
+                    ": segments must satisfy lo <= hi after truncation to integers for every "
+                    "[lo, hi] pair (columns 0 <= 1",
+                    wide.size(2) == 4 ? " and 2 <= 3" : "", ")");
 }
 
 }  // namespace
@@ -63,7 +67,6 @@ Problem check_inputs(const at::Tensor& features, const at::Tensor& segments, int
               ": features must have T < 2^31 - 1, got T = ", p.length);
   TORCH_CHECK(p.length >= 1 || p.batch == 0 || p.intervals == 0, op,
               ": features must have T >= 1 to pool over segments, got T = 0");
-  check_segment_values(segments, op);
   return p;
 }
 
@@ -78,11 +81,12 @@ void check_grad(const at::Tensor& grad_output, const at::Tensor& features, const
   check_same_device(grad_output, features, "grad_output", "features");
 }
 
-at::Tensor interval_bounds(const at::Tensor& segments, const Problem& p) {
+at::Tensor interval_bounds(const at::Tensor& segments, const Problem& p, const char* op) {
   // In float64 / int64 so that T - 1 is exact; clamping before the int32 cast keeps +-inf and
   // huge values well defined.
   const auto wide = segments.is_floating_point() ? segments.to(at::kDouble).trunc()
                                                  : segments.to(at::kLong);
+  check_interval_values(wide, op);
   return wide.clamp(0, p.length - 1)
       .to(at::kInt)
       .reshape({p.batch, p.intervals, p.groups, 2})

@@ -3,14 +3,14 @@
 // is one block-wide argmax; decaying, dropping and the next argmax are fused in one pass.
 #include "soft_nms/soft_nms_cuda.h"
 
+#include "common/cuda_launch.cuh"
+
 namespace pytal {
 namespace soft_nms {
 namespace {
 
 constexpr int kWarpSize = 32;
 constexpr int kMaxThreads = 256;
-// Shared memory reserved for the kernel's static arrays when sizing the dynamic part.
-constexpr int kStaticSharedBytes = 1024;
 
 template <typename T>
 constexpr int bytes_per_candidate() {
@@ -69,7 +69,8 @@ __global__ void __launch_bounds__(kMaxThreads)
                     const int64_t* __restrict__ order, const int64_t* __restrict__ offsets,
                     const Params<T> params, const int shared_capacity,
                     T* __restrict__ workspace, int64_t* __restrict__ out_pos,
-                    T* __restrict__ out_score, int64_t* __restrict__ out_count) {
+                    T* __restrict__ out_score, int64_t* __restrict__ out_count,
+                    int* __restrict__ value_errors) {
   extern __shared__ __align__(16) unsigned char shared_raw[];
   __shared__ T warp_score[kMaxThreads / kWarpSize];
   __shared__ int warp_pos[kMaxThreads / kWarpSize];
@@ -83,18 +84,29 @@ __global__ void __launch_bounds__(kMaxThreads)
   T* end = start + n;
   T* score = end + n;
 
-  // Load the group, drop candidates under min_score, and find the first selection.
+  // Load the group, check its values, drop candidates under min_score, and find the first
+  // selection.
   T my_score = dead_score<T>();
   int my_pos = -1;
+  int errors = 0;
   for (int i = threadIdx.x; i < n; i += blockDim.x) {
     const int64_t k = order[begin + i];
-    start[i] = segments[2 * k];
-    end[i] = segments[2 * k + 1];
+    const T a = segments[2 * k];
+    const T b = segments[2 * k + 1];
+    start[i] = a;
+    end[i] = b;
     T s = scores[k];
+    if (!isfinite(s)) errors |= kNonFiniteScore;
+    if (!isfinite(a) || !isfinite(b)) {
+      errors |= kNonFiniteSegment;
+    } else if (b < a) {
+      errors |= kReversedSegment;
+    }
     if (s < params.min_score) s = dead_score<T>();
     score[i] = s;
     if (s != dead_score<T>()) keep_better(my_score, my_pos, s, i);
   }
+  if (errors) atomicOr(value_errors, errors);
   // A thread reads only its own score[i] entries below, but start/end of the selection
   // come from other threads' loads.
   __syncthreads();
@@ -133,19 +145,14 @@ __global__ void __launch_bounds__(kMaxThreads)
   if (threadIdx.x == 0) out_count[group] = kept;
 }
 
-int max_dynamic_shared_bytes(int device) {
-  int optin = 0;
-  if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
-      cudaSuccess) {
-    cudaGetLastError();
-    optin = 48 * 1024;
-  }
-  return optin - kStaticSharedBytes;
-}
-
+// Candidates of one group that fit in the kernel's dynamic shared memory on `device`.
 template <typename T>
-int shared_capacity(int device) {
-  return max_dynamic_shared_bytes(device) / bytes_per_candidate<T>();
+cudaError_t shared_capacity(int device, int* capacity) {
+  int bytes = 0;
+  const cudaError_t err =
+      dynamic_shared_limit(reinterpret_cast<const void*>(&soft_nms_kernel<T>), device, &bytes);
+  *capacity = bytes / bytes_per_candidate<T>();
+  return err;
 }
 
 int threads_for(int64_t max_group_size) {
@@ -157,37 +164,38 @@ int threads_for(int64_t max_group_size) {
 }  // namespace
 
 template <typename T>
-int64_t cuda_workspace_bytes(int64_t num_candidates, int64_t max_group_size, int device) {
-  if (max_group_size <= shared_capacity<T>(device)) return 0;
-  return num_candidates * bytes_per_candidate<T>();
+cudaError_t cuda_workspace_bytes(int64_t num_candidates, int64_t max_group_size, int device,
+                                 int64_t* bytes) {
+  int capacity = 0;
+  const cudaError_t err = shared_capacity<T>(device, &capacity);
+  *bytes = max_group_size <= capacity ? 0 : num_candidates * bytes_per_candidate<T>();
+  return err;
 }
 
 template <typename T>
 cudaError_t launch_soft_nms(const T* segments, const T* scores, const int64_t* order,
                             const int64_t* offsets, int64_t num_groups, int64_t max_group_size,
                             const Params<T>& params, void* workspace, int64_t* out_pos,
-                            T* out_score, int64_t* out_count, int device, cudaStream_t stream) {
+                            T* out_score, int64_t* out_count, int* value_errors, int device,
+                            cudaStream_t stream) {
   if (num_groups == 0) return cudaSuccess;
-  const int capacity = shared_capacity<T>(device);
+  int capacity = 0;
+  const cudaError_t err = shared_capacity<T>(device, &capacity);
+  if (err != cudaSuccess) return err;
   const int64_t in_shared = max_group_size < capacity ? max_group_size : capacity;
   const int shared_bytes = static_cast<int>(in_shared) * bytes_per_candidate<T>();
-  if (shared_bytes > 48 * 1024) {
-    const cudaError_t err = cudaFuncSetAttribute(
-        soft_nms_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, shared_bytes);
-    if (err != cudaSuccess) return err;
-  }
   soft_nms_kernel<T><<<static_cast<unsigned int>(num_groups), threads_for(max_group_size),
                        shared_bytes, stream>>>(
       segments, scores, order, offsets, params, static_cast<int>(in_shared),
-      static_cast<T*>(workspace), out_pos, out_score, out_count);
+      static_cast<T*>(workspace), out_pos, out_score, out_count, value_errors);
   return cudaGetLastError();
 }
 
 #define PYTAL_INSTANTIATE(T)                                                                  \
-  template int64_t cuda_workspace_bytes<T>(int64_t, int64_t, int);                            \
+  template cudaError_t cuda_workspace_bytes<T>(int64_t, int64_t, int, int64_t*);             \
   template cudaError_t launch_soft_nms<T>(const T*, const T*, const int64_t*, const int64_t*, \
                                           int64_t, int64_t, const Params<T>&, void*, int64_t*, \
-                                          T*, int64_t*, int, cudaStream_t);
+                                          T*, int64_t*, int*, int, cudaStream_t);
 PYTAL_INSTANTIATE(float)
 PYTAL_INSTANTIATE(double)
 #undef PYTAL_INSTANTIATE

@@ -15,9 +15,9 @@ Method parse_method(std::string_view method) {
               std::string(method), "\"");
 }
 
-void check_inputs(const at::Tensor& segments, const at::Tensor& scores,
-                  const std::optional<at::Tensor>& groups, double iou_threshold, double sigma,
-                  double min_score, std::string_view method, int64_t max_per_group) {
+void check_arguments(const at::Tensor& segments, const at::Tensor& scores,
+                     const std::optional<at::Tensor>& groups, double iou_threshold, double sigma,
+                     double min_score, std::string_view method, int64_t max_per_group) {
   check_dim(segments, 2, "segments", "(N, 2)");
   check_size(segments, 1, 2, "segments", "(N, 2)");
   check_dim(scores, 1, "scores", "(N,)");
@@ -46,12 +46,28 @@ void check_inputs(const at::Tensor& segments, const at::Tensor& scores,
   TORCH_CHECK(max_per_group >= -1, "max_per_group must be -1 (no limit) or >= 0, got ",
               max_per_group);
   parse_method(method);
-  check_finite(scores, "scores");
-  check_finite(segments, "segments");
-  if (segments.size(0) > 0) {
-    TORCH_CHECK((segments.select(1, 1) >= segments.select(1, 0)).all().item<bool>(),
-                "segments must satisfy end >= start (segments[:, 1] >= segments[:, 0])");
-  }
+}
+
+void raise_value_error(bool non_finite_scores, bool non_finite_segments,
+                       bool reversed_segments) {
+  TORCH_CHECK_VALUE(!non_finite_scores,
+                    "pytal.ops.soft_nms: scores must be finite, got NaN or infinity");
+  TORCH_CHECK_VALUE(!non_finite_segments,
+                    "pytal.ops.soft_nms: segments must be finite, got NaN or infinity");
+  TORCH_CHECK_VALUE(!reversed_segments,
+                    "pytal.ops.soft_nms: segments must satisfy end >= start "
+                    "(segments[:, 1] >= segments[:, 0])");
+}
+
+void check_inputs(const at::Tensor& segments, const at::Tensor& scores,
+                  const std::optional<at::Tensor>& groups, double iou_threshold, double sigma,
+                  double min_score, std::string_view method, int64_t max_per_group) {
+  check_arguments(segments, scores, groups, iou_threshold, sigma, min_score, method,
+                  max_per_group);
+  if (segments.size(0) == 0) return;
+  raise_value_error(!at::isfinite(scores).all().item<bool>(),
+                    !at::isfinite(segments).all().item<bool>(),
+                    !(segments.select(1, 1) >= segments.select(1, 0)).all().item<bool>());
 }
 
 Partition partition_by_group(const std::optional<at::Tensor>& groups, int64_t n,
@@ -59,34 +75,45 @@ Partition partition_by_group(const std::optional<at::Tensor>& groups, int64_t n,
   Partition part;
   if (!groups.has_value()) {
     part.order = at::arange(n, index_options);
-    part.offsets = at::tensor({int64_t{0}, n}, index_options.device(at::kCPU))
-                       .to(index_options.device());
+    part.offsets = at::arange(2, index_options) * n;
     part.num_groups = 1;
     part.max_group_size = n;
     return part;
   }
+  // Group sizes by a scatter over the sorted groups, so that the group count and the largest
+  // group reach the host together in one copy (one synchronisation on CUDA).
   auto [sorted, order] = groups->sort(/*stable=*/true, /*dim=*/0, /*descending=*/false);
-  auto [unique, inverse, counts] =
-      at::unique_consecutive(sorted, /*return_inverse=*/false, /*return_counts=*/true);
+  auto first = at::ones({n}, sorted.options().dtype(at::kBool));
+  if (n > 1) first.narrow(0, 1, n - 1).copy_(sorted.diff().ne(0));
+  const auto group_of = first.to(at::kLong).cumsum(0) - 1;  // (N,) 0 .. G-1
+  const auto counts = at::zeros({n}, index_options).scatter_add_(0, group_of, at::ones_like(group_of));
+  const auto sizes = at::stack({group_of[n - 1] + 1, counts.max()}).cpu();
   part.order = order;
-  part.offsets = at::cat({at::zeros({1}, counts.options()), counts.cumsum(0)});
-  part.num_groups = counts.size(0);
-  part.max_group_size = counts.max().item<int64_t>();
+  part.num_groups = sizes[0].item<int64_t>();
+  part.max_group_size = sizes[1].item<int64_t>();
+  part.offsets = at::cat({at::zeros({1}, counts.options()),
+                          counts.narrow(0, 0, part.num_groups).cumsum(0)});
   return part;
 }
 
 std::tuple<at::Tensor, at::Tensor> gather_kept(const Partition& part, const at::Tensor& out_pos,
                                                const at::Tensor& out_score,
                                                const at::Tensor& counts) {
+  return gather_kept(part, out_pos, out_score, counts, counts.sum().item<int64_t>());
+}
+
+std::tuple<at::Tensor, at::Tensor> gather_kept(const Partition& part, const at::Tensor& out_pos,
+                                               const at::Tensor& out_score,
+                                               const at::Tensor& counts, int64_t total) {
   const int64_t n = out_pos.size(0);
   // Slot i of group g is valid when i < offsets[g] + counts[g].
   const auto sizes = part.offsets.diff();
   const auto slot_limit = (part.offsets.narrow(0, 0, part.num_groups) + counts)
                               .repeat_interleave(sizes, /*dim=*/0, /*output_size=*/n);
   const auto slot = at::arange(n, out_pos.options());
-  const auto valid = slot < slot_limit;
-  const auto keep = part.order.index_select(0, out_pos.masked_select(valid));
-  return {keep, out_score.masked_select(valid)};
+  const auto valid_slots = at::nonzero_static(slot < slot_limit, total).select(1, 0);
+  const auto keep = part.order.index_select(0, out_pos.index_select(0, valid_slots));
+  return {keep, out_score.index_select(0, valid_slots)};
 }
 
 std::tuple<at::Tensor, at::Tensor> empty_result(const at::Tensor& scores) {

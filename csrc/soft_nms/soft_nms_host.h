@@ -23,8 +23,17 @@ struct Partition {
 
 Method parse_method(std::string_view method);
 
-// Checks every argument (shapes, dtypes, devices, finiteness, value ranges) with messages
-// that name the argument.
+// Checks the arguments that need no tensor values (shapes, dtypes, devices, scalar ranges),
+// with messages that name the argument.
+void check_arguments(const at::Tensor& segments, const at::Tensor& scores,
+                     const std::optional<at::Tensor>& groups, double iou_threshold, double sigma,
+                     double min_score, std::string_view method, int64_t max_per_group);
+
+// Raises ValueError (scores before segments) for the first flag that is set.
+void raise_value_error(bool non_finite_scores, bool non_finite_segments, bool reversed_segments);
+
+// check_arguments, then the values (finite scores and segments, end >= start) in a pass of
+// their own: the CPU entry's checks.
 void check_inputs(const at::Tensor& segments, const at::Tensor& scores,
                   const std::optional<at::Tensor>& groups, double iou_threshold, double sigma,
                   double min_score, std::string_view method, int64_t max_per_group);
@@ -38,6 +47,11 @@ Partition partition_by_group(const std::optional<at::Tensor>& groups, int64_t n,
 std::tuple<at::Tensor, at::Tensor> gather_kept(const Partition& part, const at::Tensor& out_pos,
                                                const at::Tensor& out_score,
                                                const at::Tensor& counts);
+// The same when the number of selections (counts.sum()) is already known on the host: no
+// synchronisation.
+std::tuple<at::Tensor, at::Tensor> gather_kept(const Partition& part, const at::Tensor& out_pos,
+                                               const at::Tensor& out_score,
+                                               const at::Tensor& counts, int64_t total);
 
 std::tuple<at::Tensor, at::Tensor> empty_result(const at::Tensor& scores);
 

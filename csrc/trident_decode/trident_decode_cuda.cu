@@ -107,6 +107,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t gs = global_thread(); gs < rows.count * 2; gs += thread_stride()) {
     const int64_t g = gs / 2;
     const int side = static_cast<int>(gs % 2);
+    if (rows.starts[g] == rows.starts[g + 1]) continue;  // an unused trailing group
     const int64_t first = rows.order[rows.starts[g]];
     Acc* grad_row = (side == 0 ? grad_start : grad_end) +
                     (triples.batch[first] * s.classes + triples.cls[first]) * s.length;
@@ -125,6 +126,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t e = global_thread(); e < positions.count * per_group; e += thread_stride()) {
     const int64_t g = e / per_group, i = e % s.bins;
     const int side = static_cast<int>((e / s.bins) % 2);
+    if (positions.starts[g] == positions.starts[g + 1]) continue;  // an unused trailing group
     const int64_t first = positions.order[positions.starts[g]];
     const int64_t bt = triples.batch[first] * s.length + triples.pos[first];
     grad_offset[(bt * 2 + side) * s.bins + i] = from_acc<T>(index_offset_grad_group<acc_t<T>>(

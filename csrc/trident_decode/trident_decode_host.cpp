@@ -55,19 +55,24 @@ Shape check_backward_inputs(const at::Tensor& grad_out, const at::Tensor& start_
 namespace {
 
 bool all_in_range(const at::Tensor& index, int64_t size) {
-  if (index.is_cpu()) {  // a plain loop: tensor ops cost more than the index op itself here
-    const auto values = index.contiguous();
-    const int64_t* p = values.const_data_ptr<int64_t>();
-    return std::all_of(p, p + values.numel(), [size](int64_t v) { return v >= 0 && v < size; });
-  }
-  return at::logical_and(index >= 0, index < size).all().item<bool>();
+  // a plain loop: tensor ops cost more than the index op itself here
+  const auto values = index.contiguous();
+  const int64_t* p = values.const_data_ptr<int64_t>();
+  return std::all_of(p, p + values.numel(), [size](int64_t v) { return v >= 0 && v < size; });
 }
 
+// On the CPU a ValueError; on CUDA an asynchronous device assertion (no host synchronisation),
+// which fails at the next synchronisation, as out-of-range indices do in PyTorch's own CUDA
+// indexing. Queued on the stream before the kernels that read the indices.
 void check_index_range(const at::Tensor& index, int64_t size, const char* name,
                        const char* what) {
   if (index.numel() == 0) return;
-  TORCH_CHECK(all_in_range(index, size), name, " must hold values in [0, ", size, ") (", what,
-              ")");
+  if (!index.is_cpu()) {
+    at::_assert_async(at::logical_and(index >= 0, index < size).all());
+    return;
+  }
+  TORCH_CHECK_VALUE(all_in_range(index, size), "pytal.ops.trident_decode: ", name,
+                    " must hold values in [0, ", size, ") (", what, ")");
 }
 
 }  // namespace
@@ -85,9 +90,9 @@ void check_index(const Shape& s, const at::Tensor& logits, const at::Tensor& bat
   check_same_device(batch, logits, "batch", "start_logits");
   check_same_device(cls, logits, "cls", "start_logits");
   check_same_device(pos, logits, "pos", "start_logits");
-  check_index_range(batch, s.batch, "batch", "B");
-  check_index_range(cls, s.classes, "cls", "Cb");
-  check_index_range(pos, s.length, "pos", "T");
+  check_index_range(batch, s.batch, "index[0] (batch)", "B");
+  check_index_range(cls, s.classes, "index[1] (cls)", "Cb");
+  check_index_range(pos, s.length, "index[2] (pos)", "T");
 }
 
 Shape check_index_backward_inputs(const at::Tensor& grad_out, const at::Tensor& start_logits,
@@ -134,11 +139,21 @@ std::tuple<at::Tensor, at::Tensor> allocate_index_forward(const at::Tensor& star
 namespace {
 
 // Groups of equal key / divisor, ordered by key (a stable sort: deterministic, duplicates in
-// input order).
+// input order). On the CPU exactly the G groups; on CUDA N groups without a host
+// synchronisation: the G real ones, then empty ones (start == end == N) that the kernels skip.
 TripleGroups group_by(const at::Tensor& key, int64_t divisor) {
   auto [sorted, order] = at::sort(key, /*stable=*/true, /*dim=*/0, /*descending=*/false);
   const auto group = divisor == 1 ? sorted : at::div(sorted, divisor, "floor");
-  const auto counts = std::get<2>(at::unique_consecutive(group, false, true));
+  at::Tensor counts;
+  if (group.is_cpu()) {
+    counts = std::get<2>(at::unique_consecutive(group, false, true));
+  } else {
+    const int64_t n = group.size(0);
+    auto first = at::ones({n}, group.options().dtype(at::kBool));
+    if (n > 1) first.narrow(0, 1, n - 1).copy_(group.diff().ne(0));
+    const auto group_of = first.to(at::kLong).cumsum(0) - 1;
+    counts = at::zeros({n}, group.options()).scatter_add_(0, group_of, at::ones_like(group_of));
+  }
   auto starts = at::zeros({counts.size(0) + 1}, counts.options());
   starts.narrow(0, 1, counts.size(0)).copy_(counts.cumsum(0));
   return {order, starts};

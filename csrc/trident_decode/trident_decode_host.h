@@ -50,7 +50,7 @@ std::tuple<at::Tensor, at::Tensor> allocate_index_forward(const at::Tensor& star
 // group i is order[starts[i] .. starts[i + 1]).
 struct TripleGroups {
   at::Tensor order;   // (N,) int64
-  at::Tensor starts;  // (G + 1,) int64
+  at::Tensor starts;  // (G + 1,) int64; on CUDA G = N, trailing groups empty
   int64_t count() const { return starts.size(0) - 1; }
 };
 

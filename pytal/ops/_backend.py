@@ -6,6 +6,11 @@ extension has one, else its pure-PyTorch reference. ``backend="reference"`` or
 (it never falls back silently). ``with force_backend("reference"):`` does the same for every
 op call inside the block that passes no ``backend=`` of its own (e.g. the ops a model calls),
 which is how the end-to-end benchmark runs a whole detector on one backend.
+
+The choice is compile-safe for every op: which kernels the extension registered is read once,
+when this module loads (registrations do not change afterwards), so ``choose_backend`` is plain
+Python on constants that ``torch.compile`` traces without a graph break, and this module never
+imports ``torch._dynamo``.
 """
 from __future__ import annotations
 
@@ -26,6 +31,23 @@ try:
 except ImportError as exc:  # no compiler at install time, or a broken build
     _load_error = f"{type(exc).__name__}: {exc}"
 
+_DISPATCH_KEYS = {"cpu": "CPU", "cuda": "CUDA"}
+
+
+def _read_kernels() -> frozenset[tuple[str, str]]:
+    """(op, device type) of every kernel the loaded extension registered."""
+    if _extension is None:
+        return frozenset()
+    found = set()
+    for device_type, key in _DISPATCH_KEYS.items():
+        for name in torch._C._dispatch_get_registrations_for_dispatch_key(key):
+            if name.startswith("pytal::"):
+                found.add((name.split("::", 1)[1], device_type))
+    return frozenset(found)
+
+
+_KERNELS = _read_kernels()
+
 
 def extension_loaded() -> bool:
     """True when ``pytal._C`` was imported (its operators are registered)."""
@@ -34,12 +56,7 @@ def extension_loaded() -> bool:
 
 def has_kernel(op: str, device_type: str) -> bool:
     """True when the extension registered a kernel of ``pytal::<op>`` for ``device_type``."""
-    if _extension is None or not hasattr(torch.ops.pytal, op):
-        return False
-    key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
-    if key is None:
-        return False
-    return torch._C._dispatch_has_kernel_for_dispatch_key(f"pytal::{op}", key)
+    return _extension is not None and (op, device_type) in _KERNELS
 
 
 def choose_backend(op: str, device: torch.device, backend: Optional[str]) -> str:
@@ -74,7 +91,7 @@ def force_backend(backend: Optional[str]) -> Iterator[None]:
     An explicit ``backend=`` argument still wins. Forcing ``"extension"`` raises at the first
     op that has no kernel for its device, as ``backend="extension"`` does. The setting is
     process-wide (not per thread) and restored on exit, also on error; blocks nest. Under
-    ``torch.compile`` the backend is read once at trace time (ops treat it as constant).
+    ``torch.compile`` the backend is read at trace time; the compiled code guards on it.
     """
     global _forced
     if backend is not None and backend not in BACKENDS:

@@ -29,7 +29,8 @@ def boundary_pool(features: torch.Tensor, segments: torch.Tensor, *,
         features: (B, C, T) float16, bfloat16, float32 or float64; C even.
         segments: (B, K, 4) ``[start_lo, start_hi, end_lo, end_hi]`` in feature steps, any
             floating or integer dtype, on the device of ``features``; NaN, or ``lo > hi`` after
-            truncation, raise ValueError.
+            truncation, raise ValueError (on CUDA: a device-side assertion at the next
+            synchronisation, so that a valid call never waits for the device).
         backend: None (extension when built for the device, else reference), ``"extension"``
             or ``"reference"``.
 
@@ -39,6 +40,7 @@ def boundary_pool(features: torch.Tensor, segments: torch.Tensor, *,
     _check_args("boundary_pool", features, segments, groups=2)
     if choose_backend("boundary_pool", features.device, backend) == "extension":
         return torch.ops.pytal.boundary_pool(features, segments)
+    _check_values("boundary_pool", segments)
     return reference.boundary_pool(features, segments)
 
 
@@ -54,7 +56,8 @@ def segment_pool(features: torch.Tensor, segments: torch.Tensor, *, mode: str = 
     Args:
         features: (B, C, T) float16, bfloat16, float32 or float64.
         segments: (B, K, 2) ``[lo, hi]`` in feature steps, any floating or integer dtype, on the
-            device of ``features``; NaN, or ``lo > hi`` after truncation, raise ValueError.
+            device of ``features``; NaN, or ``lo > hi`` after truncation, raise ValueError
+            (on CUDA: a device-side assertion, as in ``boundary_pool``).
         mode: ``"max"`` or ``"mean"``.
         backend: None, ``"extension"`` or ``"reference"`` (see ``boundary_pool``).
 
@@ -65,6 +68,7 @@ def segment_pool(features: torch.Tensor, segments: torch.Tensor, *, mode: str = 
     _check_args("segment_pool", features, segments, groups=1)
     if choose_backend("segment_pool", features.device, backend) == "extension":
         return torch.ops.pytal.segment_pool(features, segments, mode)
+    _check_values("segment_pool", segments)
     return reference.segment_pool(features, segments, mode=mode)
 
 
@@ -88,7 +92,14 @@ def _check_args(op: str, features, segments, *, groups: int) -> None:
     if length == 0 and segments.numel():
         raise ValueError(f"pytal.ops.{op}: features must have T >= 1 to pool over segments, "
                          "got T = 0")
-    _checks.check_intervals("segments", segments, op=op)
+
+
+def _check_values(op: str, segments) -> None:
+    """Segment values for the reference, which does not check them (the extension checks them
+    as it converts segments into intervals). Skipped while torch.compile traces: a value check
+    cannot be part of a graph."""
+    if not torch.compiler.is_compiling():
+        _checks.check_intervals("segments", segments, op=op)
 
 
 def _pool_output_fake(features, segments):
@@ -97,11 +108,6 @@ def _pool_output_fake(features, segments):
 
 @register_fake("boundary_pool")
 def _boundary_pool_fake(features, segments):
-    return _pool_output_fake(features, segments)
-
-
-@register_fake("boundary_pool_baseline")
-def _boundary_pool_baseline_fake(features, segments):
     return _pool_output_fake(features, segments)
 
 

@@ -46,9 +46,12 @@ def soft_nms(segments: torch.Tensor, scores: torch.Tensor, groups: Optional[torc
     """
     _check_args(segments, scores, groups, iou_threshold, sigma, min_score, method, max_per_group)
     if choose_backend(_OP, segments.device, backend) == "extension":
+        # The kernels check the values as they load them (on CUDA read back with the number
+        # of selections, the one synchronisation the op needs anyway).
         return torch.ops.pytal.soft_nms(segments, scores, groups, float(iou_threshold),
                                         float(sigma), float(min_score), method,
                                         int(max_per_group))
+    _check_values(segments, scores)
     return reference.soft_nms(segments, scores, groups, iou_threshold=float(iou_threshold),
                               sigma=float(sigma), min_score=float(min_score), method=method,
                               max_per_group=int(max_per_group))
@@ -127,9 +130,13 @@ def _check_args(segments, scores, groups, iou_threshold, sigma, min_score, metho
     if int(max_per_group) < -1:
         raise ValueError("pytal.ops.soft_nms: max_per_group must be -1 (no limit) or >= 0, "
                          f"got {max_per_group}")
+
+
+def _check_values(segments, scores) -> None:
+    """The values the reference does not check (the extension's kernels check them)."""
     _checks.check_finite("scores", scores, op=_OP)
     _checks.check_finite("segments", segments, op=_OP)
-    if n and not bool((segments[:, 1] >= segments[:, 0]).all()):
+    if segments.shape[0] and not bool((segments[:, 1] >= segments[:, 0]).all()):
         raise ValueError("pytal.ops.soft_nms: segments must satisfy end >= start "
                          "(segments[:, 1] >= segments[:, 0])")
 

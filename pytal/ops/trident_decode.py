@@ -12,9 +12,6 @@ from pytal.ops.reference.dtypes import compute_dtype
 
 _OP = "trident_decode"
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-# The backend depends only on the device and the request, never on tensor values: tell
-# torch.compile so, or it breaks the graph on the dispatcher query inside choose_backend.
-_choose_backend = torch.compiler.assume_constant_result(choose_backend)
 
 
 def trident_decode(start_logits: torch.Tensor, end_logits: torch.Tensor,
@@ -51,9 +48,10 @@ def trident_decode(start_logits: torch.Tensor, end_logits: torch.Tensor,
             same dtype and device; K >= 1.
         index: None for the dense decoding, or ``(batch, cls, pos)``: three (N,) int64
             tensors on the logits' device, decoding only those N triples (inference after
-            top-k, or a loss on the positive points only). Only the N windows are read, and
-            the backward keeps O(N) state and costs O(N*K) beyond zeroing the gradients;
-            repeated triples add up. The backward is deterministic (no atomics).
+            top-k, or a loss on the positive points only); a value out of range raises
+            ValueError (on CUDA: a device-side assertion at the next synchronisation). Only
+            the N windows are read, and the backward keeps O(N) state and costs O(N*K)
+            beyond zeroing the gradients; repeated triples add up. The backward is deterministic (no atomics).
         backend: None (extension when built for the device, else reference),
             ``"extension"`` or ``"reference"``.
 
@@ -62,15 +60,15 @@ def trident_decode(start_logits: torch.Tensor, end_logits: torch.Tensor,
         distance, each in [0, K-1]; or (N, 2) with ``index``.
     """
     _check_args(start_logits, end_logits, offset_logits)
-    which = _choose_backend(_OP, start_logits.device, backend)
+    which = choose_backend(_OP, start_logits.device, backend)
     # Without autograd the backward's stats (twice the output's size) are not kept.
     save_stats = _needs_grad(start_logits, end_logits, offset_logits)
     if index is not None:
-        # Under torch.compile the extension's own range check (C++) stands in for the Python
-        # one, which reads tensor values and would break the graph.
+        # Index values are checked where they are read: by the extension's kernels, or here
+        # for the reference, which does not check them.
         batch, cls, pos = _check_index(
             index, start_logits,
-            values=not (which == "extension" and torch.compiler.is_compiling()))
+            values=which == "reference" and not torch.compiler.is_compiling())
         if which == "reference":
             return reference.trident_decode_index(start_logits, end_logits, offset_logits,
                                                   batch, cls, pos)
