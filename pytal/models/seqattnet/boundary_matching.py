@@ -82,3 +82,18 @@ class BoundaryMatching(nn.Module):
             raise ValueError(f"BoundaryMatching: expected T = {self.temporal_scale} steps, got {t}")
         out = torch.matmul(x, self.weights.to(x.dtype))
         return out.view(b, c, self.num_samples, self.duration_bins, t)
+
+    def fused_conv3d(self, x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
+        """``conv(self(x)).squeeze(2)`` for a Conv3d with kernel and stride (N, 1, 1), without
+        the (B, C, N, D, T) tensor: both are linear, so the convolution's weights are applied
+        to the T input steps first, ``Y[b, h, i, n] = sum_c w[h, c, n] x[b, c, i]``, and the
+        sampling weights after, as one matmul over (i, n): (B, C, T) -> (B, H, D, T)."""
+        b, c, t = x.shape
+        if t != self.temporal_scale:
+            raise ValueError(f"BoundaryMatching: expected T = {self.temporal_scale} steps, got {t}")
+        w = conv.weight.view(conv.out_channels, c, self.num_samples)
+        y = torch.einsum("hcn,bci->bhin", w, x).reshape(b, conv.out_channels, -1)
+        out = torch.matmul(y, self.weights.to(x.dtype).view(t * self.num_samples, -1))
+        if conv.bias is not None:
+            out = out + conv.bias[:, None]
+        return out.view(b, conv.out_channels, self.duration_bins, t)

@@ -58,15 +58,15 @@ class ProposalEvaluation(nn.Module):
             nn.Conv2d(hidden_2d, 2, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.matching(self.conv1d(x))                  # (B, C, N, D, T)
-        x = self.conv3d(x).squeeze(2)                      # (B, hidden_3d, D, T)
-        return torch.sigmoid(self.conv2d(x))
+        x = self.matching.fused_conv3d(self.conv1d(x), self.conv3d[0])  # (B, hidden_3d, D, T)
+        return torch.sigmoid(self.conv2d(F.relu(x, inplace=True)))
 
 
 class TemporalAttention(nn.Module):
     """(P, F, T_p) -> AX (P, F, T_p): one Linear T_p x T_p, shared by every feature
     dimension, scores each step from the feature's whole time series; a softmax over the
-    proposal's valid steps gives the attention map A, and ``AX = A * X``."""
+    proposal's L valid steps, times L, gives the attention map A (uniform attention is
+    A = 1), and ``AX = A * X`` (zero on the padding)."""
 
     def __init__(self, length: int) -> None:
         super().__init__()
@@ -74,7 +74,8 @@ class TemporalAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         logits = self.linear(x).masked_fill(~valid[:, None, :], float("-inf"))
-        return torch.softmax(logits, dim=-1) * x
+        count = valid.sum(dim=1).to(x.dtype)[:, None, None]                   # (P, 1, 1)
+        return torch.softmax(logits, dim=-1) * count * x
 
 
 class SequentialHead(nn.Module):
