@@ -57,3 +57,24 @@ def test_eval_and_infer_from_the_checkpoint(run, tmp_path, capsys):
     for vid, dets in results["results"].items():
         duration = json.loads(open(ds.annotation_file).read())["database"][vid]["duration"]
         assert all(0 <= d["segment"][0] <= d["segment"][1] <= duration for d in dets)
+
+
+def test_detections_json_carries_proposals_and_shards_merge_them():
+    from pytal.engine import detections_json
+    from pytal.engine.distributed import merge_detections
+
+    def det(vid, with_proposals=True):
+        d = {"video_id": vid, "segments": torch.tensor([[1.0, 2.0]]),
+             "scores": torch.tensor([0.5]), "labels": torch.tensor([0])}
+        if with_proposals:
+            d.update(proposals=torch.tensor([[1.0, 3.0], [0.0, 1.0]]),
+                     proposal_scores=torch.tensor([0.9, 0.2]))
+        return d
+
+    out = detections_json([det("a"), det("b")], ["x"])
+    assert out["proposals"]["a"] == [{"score": pytest.approx(0.9), "segment": [1.0, 3.0]},
+                                     {"score": pytest.approx(0.2), "segment": [0.0, 1.0]}]
+    assert "proposals" not in detections_json([det("a", False)], ["x"])
+    merged = merge_detections([detections_json([det("a")], ["x"]),
+                               detections_json([det("b")], ["x"])])
+    assert set(merged["proposals"]) == {"a", "b"} and set(merged["results"]) == {"a", "b"}
