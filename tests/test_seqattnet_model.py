@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from pytal.config import ConfigError, load_config
+from pytal.config import ConfigError, config_from_dict, load_config
+from pytal.data.batch import Batch
 from pytal.models import SeqAttNet, build_model
 
 
@@ -15,12 +16,15 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def tiny_raw(**model):
+    return {"model": {"name": "seqattnet", "base_dim": 16, "num_samples": 4, "hidden_3d": 16,
+                      "hidden_2d": 8, "error_proposals": 8, **model},
+            "dataset": {"name": "activitynet_tiny", "input_dim": 8, "num_classes": 3,
+                        "max_seq_len": 20}}
+
+
 def tiny_cfg(**model):
-    cfg = {"model": {"name": "seqattnet", "base_dim": 16, "num_samples": 4, "hidden_3d": 16,
-                     "hidden_2d": 8, **model},
-           "dataset": {"input_dim": 8, "num_classes": 3, "max_seq_len": 20},
-           "train": {"error_proposals": 8}, "test": {}}
-    return cfg
+    return config_from_dict(tiny_raw(**model))
 
 
 def _meta(b, duration=40.0, t=20):
@@ -46,8 +50,8 @@ def test_config_errors_name_the_key():
         load_config("seqattnet_small", ["model.amassment_length=50"])
     with pytest.raises(ConfigError, match="model.amassment_features"):
         load_config("seqattnet_small", ["model.amassment_features=other"])
-    with pytest.raises(ConfigError, match="train.lambda_reg"):
-        load_config("seqattnet_small", ["train.lambda_reg=-1"])
+    with pytest.raises(ConfigError, match="model.lambda_reg"):
+        load_config("seqattnet_small", ["model.lambda_reg=-1"])
     with pytest.raises(ConfigError, match="model.max_duration"):
         load_config("seqattnet_small", ["model.max_duration=101"])
 
@@ -63,9 +67,9 @@ def _batch(b=2, t=20, c=8):
 
 @pytest.mark.parametrize("source", ["input", "base"])
 def test_losses_are_finite_and_reach_every_parameter(source):
-    model = SeqAttNet(tiny_cfg(amassment_features=source)).train()
+    model = build_model(tiny_cfg(amassment_features=source)).train()
     feats, masks, segments, labels = _batch()
-    losses = model(feats, masks, segments, labels)
+    losses = model(Batch(feats, masks, segments, labels))
     assert set(losses) == {"loss", "pe_loss", "te_loss", "cls_loss", "err_loss", "l2_loss"}
     assert all(torch.isfinite(v) and v.dim() == 0 for v in losses.values())
     c = model.config
@@ -79,29 +83,31 @@ def test_losses_are_finite_and_reach_every_parameter(source):
 
 
 def test_training_input_errors():
-    model = SeqAttNet(tiny_cfg()).train()
+    model = build_model(tiny_cfg()).train()
     feats, masks, segments, labels = _batch()
     with pytest.raises(ValueError, match="T = 20"):
-        model(feats[:, :, :18], masks[:, :, :18], segments, labels)
+        model(Batch(feats[:, :, :18], masks[:, :, :18], segments, labels))
     with pytest.raises(ValueError, match=r"labels\[1\]"):
-        model(feats, masks, segments, [labels[0], torch.tensor([3])])
+        model(Batch(feats, masks, segments, [labels[0], torch.tensor([3])]))
     with pytest.raises(ValueError, match=r"\(B, 8, T\)"):
-        model(feats[:, :5], masks, segments, labels)
+        model(Batch(feats[:, :5], masks, segments, labels))
+    with pytest.raises(ValueError, match="segments"):
+        model(Batch(feats, masks))
     # a video without ground truth trains the evaluation branches only
-    losses = model(feats, masks, [segments[0], torch.zeros(0, 2)],
-                   [labels[0], torch.zeros(0, dtype=torch.long)])
+    losses = model(Batch(feats, masks, [segments[0], torch.zeros(0, 2)],
+                         [labels[0], torch.zeros(0, dtype=torch.long)]))
     assert torch.isfinite(losses["loss"])
 
 
 def test_detect_outputs_seconds_and_proposals():
-    model = SeqAttNet(tiny_cfg()).eval()
+    model = build_model(tiny_cfg()).eval()
     feats, masks, _, _ = _batch()
-    dets = model.detect(feats, masks, _meta(2))
+    dets = model.predict(Batch(feats, masks, metadata=_meta(2)))
     assert [d["video_id"] for d in dets] == ["v0", "v1"]
-    c = model.config
+    c, e = model.config, model.protocol
     for d in dets:
         m = d["segments"].shape[0]
-        assert 0 < m <= c.max_seg_num and d["scores"].shape == (m,) and d["labels"].shape == (m,)
+        assert 0 < m <= e.max_seg_num and d["scores"].shape == (m,) and d["labels"].shape == (m,)
         assert (d["segments"] >= 0).all() and (d["segments"] <= 40.0).all()
         assert (d["segments"][:, 1] >= d["segments"][:, 0]).all()
         assert (d["scores"][:-1] >= d["scores"][1:]).all()
@@ -109,31 +115,30 @@ def test_detect_outputs_seconds_and_proposals():
         k = d["proposals"].shape[0]
         assert 0 < k <= c.max_proposals and d["proposal_scores"].shape == (k,)
     with pytest.raises(KeyError, match="fps"):
-        model.detect(feats, masks, [{"video_id": "a"}, {"video_id": "b"}])
+        model.predict(Batch(feats, masks, metadata=[{"video_id": "a"}, {"video_id": "b"}]))
 
 
 def test_detect_resizes_other_lengths_and_maps_back():
-    model = SeqAttNet(tiny_cfg()).eval()
+    model = build_model(tiny_cfg()).eval()
     feats, masks, _, _ = _batch(b=1)
     long = torch.randn(1, 8, 50)
     inner = torch.nn.functional.interpolate(long, size=20, mode="linear", align_corners=False)
-    dets50 = model.detect(long, torch.ones(1, 1, 50, dtype=torch.bool), _meta(1, t=50))
-    dets20 = model.detect(inner, masks, _meta(1, t=20))
+    dets50 = model.predict(Batch(long, torch.ones(1, 1, 50, dtype=torch.bool),
+                                 metadata=_meta(1, t=50)))
+    dets20 = model.predict(Batch(inner, masks, metadata=_meta(1, t=20)))
     # a 50-step video is resized to 20 steps inside; its seconds are those of the 20-step grid
     for key in ("segments", "scores", "labels", "proposals"):
         torch.testing.assert_close(dets50[0][key], dets20[0][key], atol=1e-4, rtol=0)
-    dets20 = model.detect(feats, masks, _meta(1, t=20))
+    dets20 = model.predict(Batch(feats, masks, metadata=_meta(1, t=20)))
     padded = torch.cat([feats, torch.randn(1, 8, 7)], dim=2)
     pmask = torch.cat([masks, torch.zeros(1, 1, 7, dtype=torch.bool)], dim=2)
-    dets_pad = model.detect(padded, pmask, _meta(1, t=20))
+    dets_pad = model.predict(Batch(padded, pmask, metadata=_meta(1, t=20)))
     torch.testing.assert_close(dets_pad[0]["segments"], dets20[0]["segments"])
 
 
 def test_tiny_overfit_learns_boundaries_and_classes():
     torch.manual_seed(0)
-    cfg = tiny_cfg()
-    cfg["model"].update(base_dim=32, hidden_3d=32, hidden_2d=16)
-    model = SeqAttNet(cfg)
+    model = build_model(tiny_cfg(base_dim=32, hidden_3d=32, hidden_2d=16))
     t, c = 20, 8
     protos = torch.eye(c)[:3] * 3.0
     gts = [(torch.tensor([[3.0, 10.0]]), torch.tensor([1])),
@@ -149,7 +154,7 @@ def test_tiny_overfit_learns_boundaries_and_classes():
     model.train()
     first = None
     for _ in range(200):
-        losses = model(feats, masks, segments, labels)
+        losses = model(Batch(feats, masks, segments, labels))
         opt.zero_grad()
         losses["loss"].backward()
         opt.step()
@@ -161,7 +166,7 @@ def test_tiny_overfit_learns_boundaries_and_classes():
     model.eval()
     meta = [{"video_id": f"v{i}", "fps": 1.0, "duration": 20.0, "feat_stride": 1.0,
              "feat_num_frames": 1.0} for i in range(len(gts))]
-    dets = model.detect(feats, masks, meta)
+    dets = model.predict(Batch(feats, masks, metadata=meta))
     for d, (segs, labs) in zip(dets, gts):
         seconds = segs + 0.5                              # step i is centred at i + 0.5 s
         for gt, label in zip(seconds, labs.tolist()):

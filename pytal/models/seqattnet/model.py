@@ -1,17 +1,18 @@
 """The assembled SeqAttNet detector, registered as ``"seqattnet"``."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pytal.data.timing import FeatureGrid
+from pytal.data.batch import Batch
+from pytal.models.common import check_metadata, detections_in_seconds, feature_steps_to_seconds
 from pytal.models.registry import register_model
 from pytal.models.seqattnet.amassment import amass
 from pytal.models.seqattnet.boundary_matching import proposal_valid_mask
-from pytal.models.seqattnet.config import NMS_METHODS, SeqAttNetConfig
+from pytal.models.seqattnet.config import SeqAttNetConfig
 from pytal.models.seqattnet.inference import select_proposals
 from pytal.models.seqattnet.labels import (boundary_labels, error_targets, iou_map,
                                            map_proposals, segment_iou)
@@ -23,8 +24,6 @@ from pytal.postprocess import batched_nms
 
 __all__ = ["SeqAttNet"]
 
-_METADATA_KEYS = ("video_id", "fps", "duration", "feat_stride", "feat_num_frames")
-
 
 @register_model("seqattnet")
 class SeqAttNet(nn.Module):
@@ -32,65 +31,57 @@ class SeqAttNet(nn.Module):
     amassment, temporal attention and two-dimensional sequential networks for boundary
     error estimation and classification.
 
-    Build it with ``SeqAttNet(cfg)`` or ``pytal.models.build_model(cfg)`` from a whole config
-    dict (``pytal/configs/seqattnet_*.yaml``). T = ``dataset.max_seq_len`` (100 for
+    Build it with ``pytal.models.build_model(cfg)`` from a typed config
+    (``pytal.config.load_config("seqattnet_anet")``). T = ``dataset.max_seq_len`` (100 for
     ActivityNet: the dataset resizes every video to T steps, ``dataset.force_upsampling``),
     F = ``dataset.input_dim``, C = ``dataset.num_classes``, D = ``model.max_duration``,
     T_p = ``model.amassment_length``. Segments are in feature steps inside the model and in
-    seconds in ``detect``'s output.
+    seconds in ``predict``'s output.
 
-    Training (``model.train()``)::
+    Training (``model.train()``): ``losses = model(batch)`` on a :class:`pytal.data.Batch`
+    with ``feats`` (B, F, T), ``masks`` (B, 1, T) all True (every video has T steps),
+    ``segments`` (B tensors (N_i, 2) in steps) and ``labels`` (B tensors (N_i,) class ids).
+    Returns ``"loss"`` = ``pe_loss + lambda_te te_loss + lambda_cl cls_loss + lambda_er
+    err_loss + lambda_2 l2_loss`` and those parts. The classifier is trained on the
+    ground-truth segments; the error estimator on up to ``model.error_proposals`` map
+    proposals per video with an IoU of at least ``model.error_iou`` with a ground truth
+    (drawn with torch's global generator), against the best-matching one.
 
-        losses = model(feats, masks, segments, labels)
-        losses["loss"].backward()
-
-    * ``feats`` (B, F, T) float, ``masks`` (B, 1, T) bool (all True: every video has T
-      steps); ``segments``: B tensors (N_i, 2) ``[start, end]`` in steps; ``labels``: B
-      tensors (N_i,) int64 class ids.
-    * returns ``"loss"`` = ``pe_loss + lambda_te te_loss + lambda_cl cls_loss + lambda_er
-      err_loss + lambda_2 l2_loss`` and those parts. The classifier is trained on the
-      ground-truth segments; the error estimator on up to ``train.error_proposals`` map
-      proposals per video with an IoU of at least ``train.error_iou`` with a ground truth
-      (drawn with torch's global generator), against the best-matching one.
-
-    Inference (``model.eval()`` first)::
-
-        detections = model.detect(feats, masks, metadata)
-
-    * ``metadata``: B dicts with ``video_id``, ``fps``, ``duration`` (seconds),
-      ``feat_stride``, ``feat_num_frames`` (frames) of the grid of ``feats``. Videos of
-      another length than T (or with padding) are resized to T inside (linear
-      interpolation), and their results mapped back to their own grid.
-    * returns B dicts ``{"video_id", "segments" (M, 2) seconds in [0, duration], "scores"
-      (M,), "labels" (M,), "proposals" (K, 2) seconds, "proposal_scores" (K,)}``:
-      candidates (:mod:`~pytal.models.seqattnet.inference`), boundaries corrected by the
-      estimated errors (``start + delta_s * T``), the ``test.classes_per_proposal`` best
-      classes each with ``S = P * Cscore``, one ``pytal.postprocess.batched_nms`` call for
-      the batch (``test.nms_method``, ``iou_threshold``, ``nms_sigma``, ``min_score``,
-      ``multiclass_nms``, ``max_seg_num``). ``proposals`` are the corrected candidates
-      scored by P after class-agnostic Soft-NMS, at most ``test.max_proposals`` per video:
-      the proposal stage alone, for :mod:`pytal.evaluation.proposals`.
+    Inference (``model.eval()``): ``model.predict(batch)`` with ``batch.metadata`` (B dicts
+    with ``video_id``, ``fps``, ``duration``, ``feat_stride``, ``feat_num_frames`` of the grid
+    of ``feats``). Videos of another length than T (or with padding) are resized to T inside
+    (linear interpolation) and their results mapped back to their own grid. Returns B dicts
+    ``{"video_id", "segments" (M, 2) seconds in [0, duration], "scores" (M,), "labels" (M,),
+    "proposals" (K, 2) seconds, "proposal_scores" (K,)}``: candidates
+    (:mod:`~pytal.models.seqattnet.inference`), boundaries corrected by the estimated errors
+    (``start + delta_s * T``), the ``model.classes_per_proposal`` best classes each with
+    ``S = P * Cscore``, one ``pytal.postprocess.batched_nms`` call for the batch with the
+    ``eval.*`` settings. ``proposals`` are the corrected candidates scored by P after
+    class-agnostic NMS (same method), at most ``model.max_proposals`` per video: the
+    proposal stage alone, for :mod:`pytal.evaluation.proposals`.
     """
 
-    #: Validates the config keys this detector reads (``pytal.config`` uses it too).
+    #: The ``model.*`` keys (``pytal.config`` reads the section into it).
     config_class = SeqAttNetConfig
 
-    def __init__(self, cfg: Mapping[str, Any] | SeqAttNetConfig) -> None:
+    def __init__(self, cfg: Any) -> None:
         super().__init__()
-        c = cfg if isinstance(cfg, SeqAttNetConfig) else SeqAttNetConfig.from_dict(cfg)
-        self.config = c
-        self.temporal_scale, self.duration_bins = c.temporal_scale, c.duration_bins
-        self.base = BaseModule(c.input_dim, c.base_dim)
+        c, d = cfg.model, cfg.dataset
+        self.config, self.protocol = c, cfg.eval             # eval.*: NMS settings
+        self.num_classes, self.input_dim = d.num_classes, d.input_dim
+        self.temporal_scale = T = d.max_seq_len
+        self.duration_bins = c.duration_bins(T)
+        self.proposal_length = c.proposal_length(T)
+        self.base = BaseModule(d.input_dim, c.base_dim)
         self.temporal_evaluation = TemporalEvaluation(c.base_dim)
         self.proposal_evaluation = ProposalEvaluation(
-            c.base_dim, c.temporal_scale, c.duration_bins, c.num_samples, c.samples_per_bin,
+            c.base_dim, T, self.duration_bins, c.num_samples, c.samples_per_bin,
             c.boundary_ratio, c.hidden_3d, c.hidden_2d)
-        feat_dim = c.input_dim if c.amassment_features == "input" else c.base_dim
-        self.error_estimation = SequentialHead(c.proposal_length, feat_dim, 2, "tanh")
-        self.classification = SequentialHead(c.proposal_length, feat_dim, c.num_classes,
+        feat_dim = d.input_dim if c.amassment_features == "input" else c.base_dim
+        self.error_estimation = SequentialHead(self.proposal_length, feat_dim, 2, "tanh")
+        self.classification = SequentialHead(self.proposal_length, feat_dim, d.num_classes,
                                              "log_softmax")
-        self.register_buffer("valid_map", proposal_valid_mask(c.temporal_scale,
-                                                              c.duration_bins),
+        self.register_buffer("valid_map", proposal_valid_mask(T, self.duration_bins),
                              persistent=False)
 
     # ------------------------------------------------------------------ shared forward
@@ -104,10 +95,10 @@ class SeqAttNet(nn.Module):
                 proposals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The 3D input (P, F, T_p) and its valid steps for (P, 2) proposals in steps."""
         source = feats if self.config.amassment_features == "input" else base
-        return amass(source, video, proposals, self.config.proposal_length)
+        return amass(source, video, proposals, self.proposal_length)
 
     def _check_input(self, feats: torch.Tensor, masks: torch.Tensor) -> None:
-        c_in = self.config.input_dim
+        c_in = self.input_dim
         if not isinstance(feats, torch.Tensor) or feats.dim() != 3 or feats.shape[1] != c_in:
             raise ValueError(f"SeqAttNet: feats must be a (B, {c_in}, T) float tensor "
                              f"(dataset.input_dim = {c_in}), got "
@@ -122,17 +113,19 @@ class SeqAttNet(nn.Module):
                              f"{tuple(getattr(masks, 'shape', ()))}")
 
     # ------------------------------------------------------------------ training
-    def forward(self, feats: torch.Tensor, masks: torch.Tensor,
-                segments: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]
-                ) -> dict[str, torch.Tensor]:
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Training losses; see the class docstring for shapes and units."""
+        feats, masks = batch.feats, batch.masks
+        if batch.segments is None or batch.labels is None:
+            raise ValueError("SeqAttNet: training needs batch.segments and batch.labels")
         self._check_input(feats, masks)
         c, T, D = self.config, self.temporal_scale, self.duration_bins
         if feats.shape[2] != T or not bool(masks.all()):
             raise ValueError(f"SeqAttNet: training videos must all have T = {T} valid steps "
                              f"(dataset.max_seq_len with dataset.force_upsampling: true), got "
                              f"{feats.shape[2]} steps with {int((~masks).sum())} padded")
-        segments, labels = self._targets_input(segments, labels, feats.shape[0], feats.device)
+        segments, labels = self._targets_input(batch.segments, batch.labels, feats.shape[0],
+                                               feats.device)
         base, boundaries, maps = self.forward_maps(feats)
 
         g_start, g_end, g_map = [], [], []
@@ -204,9 +197,9 @@ class SeqAttNet(nn.Module):
             if lab.shape != (seg.shape[0],) or lab.is_floating_point():
                 raise ValueError(f"SeqAttNet: labels[{i}] must be (N,) = ({seg.shape[0]},) "
                                  f"int64 class ids, got {lab.dtype} {tuple(lab.shape)}")
-            if lab.numel() and (int(lab.min()) < 0 or int(lab.max()) >= self.config.num_classes):
+            if lab.numel() and (int(lab.min()) < 0 or int(lab.max()) >= self.num_classes):
                 raise ValueError(f"SeqAttNet: labels[{i}] must be in [0, "
-                                 f"{self.config.num_classes}) (dataset.num_classes), got "
+                                 f"{self.num_classes}) (dataset.num_classes), got "
                                  f"{lab.tolist()}")
             segs_out.append(seg)
             labels_out.append(lab.long())
@@ -214,12 +207,12 @@ class SeqAttNet(nn.Module):
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
-    def detect(self, feats: torch.Tensor, masks: torch.Tensor,
-               metadata: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def predict(self, batch: Batch) -> list[dict[str, Any]]:
         """Detections and proposals in seconds per video; see the class docstring."""
+        feats, masks, metadata = batch.feats, batch.masks, batch.metadata
         self._check_input(feats, masks)
-        _check_metadata(metadata, feats.shape[0])
-        c, T = self.config, self.temporal_scale
+        check_metadata(metadata, feats.shape[0], "SeqAttNet.predict")
+        c, e, T = self.config, self.protocol, self.temporal_scale
         feats, scale = self._resized(feats, masks)
         base, boundaries, maps = self.forward_maps(feats)
         video, props, p = select_proposals(boundaries, maps, self.valid_map,
@@ -231,31 +224,25 @@ class SeqAttNet(nn.Module):
         # back to each video's own grid (resizing with align_corners=False)
         corrected = (corrected + 0.5) * scale[video, None] - 0.5
         cscore, label = self.classification(x, steps).exp().topk(
-            min(c.classes_per_proposal, c.num_classes), dim=1)
+            min(c.classes_per_proposal, self.num_classes), dim=1)
         k = label.shape[1]
-        segs = corrected.repeat_interleave(k, dim=0)
-        scores = (p[:, None] * cscore).flatten()
-        segs, scores, labels, videos = batched_nms(
-            segs, scores, label.flatten(), video.repeat_interleave(k),
-            iou_threshold=c.iou_threshold, sigma=c.nms_sigma, min_score=c.min_score,
-            method=NMS_METHODS[c.nms_method], multiclass=c.multiclass_nms,
-            max_seg_num=c.max_seg_num)
-        prop_segs, prop_scores, _, prop_videos = batched_nms(
-            corrected, p, torch.zeros_like(video), video, iou_threshold=c.iou_threshold,
-            sigma=c.nms_sigma, min_score=0.0, method=NMS_METHODS[c.nms_method],
-            multiclass=False, max_seg_num=c.max_proposals)
-        results = []
-        for v, meta in enumerate(metadata):
-            grid = FeatureGrid(float(meta["fps"]), float(meta["feat_stride"]),
-                               float(meta["feat_num_frames"]))
-            duration = float(meta["duration"])
-            sel, psel = videos == v, prop_videos == v
-            results.append({
-                "video_id": meta["video_id"],
-                "segments": grid.to_seconds(segs[sel]).clamp(0.0, duration),
-                "scores": scores[sel], "labels": labels[sel],
-                "proposals": grid.to_seconds(prop_segs[psel]).clamp(0.0, duration),
-                "proposal_scores": prop_scores[psel]})
+        results = detections_in_seconds(
+            corrected.repeat_interleave(k, dim=0), (p[:, None] * cscore).flatten(),
+            label.flatten(), video.repeat_interleave(k), metadata, e)
+        prop_segs, prop_scores, prop_videos = corrected, p, video
+        if e.nms is not None:
+            prop_segs, prop_scores, _, prop_videos = batched_nms(
+                corrected, p, torch.zeros_like(video), video, iou_threshold=e.iou_threshold,
+                sigma=e.nms_sigma, min_score=0.0, method=e.nms, multiclass=False,
+                max_seg_num=c.max_proposals)
+        for v, (meta, result) in enumerate(zip(metadata, results)):
+            sel = prop_videos == v
+            order = prop_scores[sel].argsort(descending=True)[:c.max_proposals]
+            result["proposals"] = feature_steps_to_seconds(
+                prop_segs[sel][order], fps=float(meta["fps"]),
+                feat_stride=float(meta["feat_stride"]),
+                num_frames=float(meta["feat_num_frames"]), duration=float(meta["duration"]))
+            result["proposal_scores"] = prop_scores[sel][order]
         return results
 
     def _resized(self, feats: torch.Tensor, masks: torch.Tensor
@@ -267,19 +254,9 @@ class SeqAttNet(nn.Module):
         if feats.shape[2] == T and bool((lengths == T).all()):
             return feats, feats.new_ones(feats.shape[0])
         if bool((lengths == 0).any()):
-            raise ValueError("SeqAttNet.detect: a video has no valid step (masks all False)")
+            raise ValueError("SeqAttNet.predict: a video has no valid step (masks all False)")
         out = torch.stack([F.interpolate(f[None, :, :int(n)], size=T, mode="linear",
                                          align_corners=False)[0]
                            for f, n in zip(feats, lengths)])
         return out, lengths.to(feats.dtype) / T
 
-
-def _check_metadata(metadata: Sequence[Mapping[str, Any]], batch: int) -> None:
-    if len(metadata) != batch:
-        raise ValueError(f"SeqAttNet.detect: metadata must hold one dict per video (B = "
-                         f"{batch}), got {len(metadata)}")
-    for i, meta in enumerate(metadata):
-        missing = [key for key in _METADATA_KEYS if key not in meta]
-        if missing:
-            raise KeyError(f"SeqAttNet.detect: metadata[{i}] lacks {missing} (needs "
-                           f"{list(_METADATA_KEYS)})")
