@@ -15,7 +15,7 @@ fusion).
                  -> Linear T_p -> 1 + ReLU -> Linear F -> 2 + tanh = (delta_s, delta_e) / T
     class head:  the same with its own weights, Linear F -> C + log-softmax
     train:       boundary labels, IoU map, error targets -> L_pe + L_te + L_cl + L_er + L2
-    detect:      candidates (peaks or >= half max) scored P = p_s p_e M_CR M_CC -> errors,
+    predict:     candidates (peaks or >= half max) scored P = p_s p_e M_CR M_CC -> errors,
                  classes -> S = P x Cscore -> batched_nms -> seconds
 
 Where the paper leaves a choice open, pytal takes (see docs/seqattnet.md):
@@ -28,7 +28,7 @@ Where the paper leaves a choice open, pytal takes (see docs/seqattnet.md):
 * the 3D input from the input features (``model.amassment_features: input``; ``base`` uses
   the base module's output);
 * the error estimator trained on map proposals that overlap a ground truth
-  (``train.error_iou``), since ground-truth proposals have no error.
+  (``model.error_iou``), since ground-truth proposals have no error.
 
 Modules: ``config`` (the keys), ``boundary_matching``, ``labels``, ``amassment``,
 ``modules`` (the networks), ``losses``, ``inference`` (candidates), ``model``.

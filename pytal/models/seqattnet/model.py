@@ -162,7 +162,7 @@ class SeqAttNet(nn.Module):
     def _error_samples(self, segments: Sequence[torch.Tensor]
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(video (P,), proposals (P, 2), targets (P, 2))``: per video, up to
-        ``train.error_proposals`` random valid map proposals with IoU >= ``train.error_iou``
+        ``model.error_proposals`` random valid map proposals with IoU >= ``model.error_iou``
         with a ground truth, and ``(ds, de)`` to the best-matching one."""
         c, T, D = self.config, self.temporal_scale, self.duration_bins
         device = self.valid_map.device
