@@ -29,8 +29,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from pytal.data.annotations import load_instances
-from pytal.data.jsonio import PathOrDict, read_json
+from pytal.io.annotations import load_instances
+from pytal.io.jsonio import PathOrDict, read_json
 from pytal.evaluation.matching import segment_iou
 from pytal.evaluation.thresholds import ACTIVITYNET_TIOU, ThresholdSpec, parse_tiou_thresholds
 
