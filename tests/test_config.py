@@ -11,18 +11,22 @@ from pytal.config import (Config, ConfigError, DatasetConfig, EvalConfig, TrainC
                           save_config)
 from pytal.evaluation.thresholds import ACTIVITYNET_TIOU, EPIC_TIOU, THUMOS14_TIOU
 from pytal.models.cltdr_gmg import CLTDRGMGConfig
+from pytal.models.seqattnet import SeqAttNetConfig
 
 PACKAGED = {"cltdr_gmg_small": THUMOS14_TIOU, "cltdr_gmg_thumos": THUMOS14_TIOU,
-            "cltdr_gmg_anet": ACTIVITYNET_TIOU}
+            "cltdr_gmg_anet": ACTIVITYNET_TIOU, "seqattnet_anet": ACTIVITYNET_TIOU,
+            "seqattnet_small": ACTIVITYNET_TIOU}
+MODEL_CONFIGS = {"cltdr_gmg": CLTDRGMGConfig, "seqattnet": SeqAttNetConfig}
 
 
 def test_every_packaged_config_is_listed_and_typed():
     assert sorted(PACKAGED) == packaged_configs()
     for name in PACKAGED:
         cfg = load_config(name)
-        assert isinstance(cfg, Config) and isinstance(cfg.model, CLTDRGMGConfig)
+        model = name.rsplit("_", 1)[0]
+        assert isinstance(cfg, Config) and isinstance(cfg.model, MODEL_CONFIGS[model])
         assert isinstance(cfg.dataset, DatasetConfig) and isinstance(cfg.train, TrainConfig)
-        assert isinstance(cfg.eval, EvalConfig) and cfg.model.name == "cltdr_gmg"
+        assert isinstance(cfg.eval, EvalConfig) and cfg.model.name == model
 
 
 @pytest.mark.parametrize("name", sorted(PACKAGED))

@@ -156,4 +156,7 @@ def merge_detections(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 if vid in results:
                     raise ValueError(f"merge_detections: video {vid!r} in two shards")
                 results[vid] = entries
-    return {**parts[0], "results": results}
+    merged = {**parts[0], "results": results}
+    if any("proposals" in p for p in parts):
+        merged["proposals"] = {k: v for p in parts for k, v in p.get("proposals", {}).items()}
+    return merged

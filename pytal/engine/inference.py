@@ -22,9 +22,18 @@ def detections_json(detections: Iterable[Mapping[str, Any]],
     """ActivityNet submission ``{"version", "results": {video_id: [{"label", "score",
     "segment": [start, end]}]}, "external_data": {}}`` from ``model.predict`` outputs (dicts with
     ``video_id``, ``segments`` (M, 2) seconds, ``scores`` (M,), ``labels`` (M,) class ids);
-    ``class_names[i]`` names class id ``i``. Every video appears, possibly with no entry."""
+    ``class_names[i]`` names class id ``i``. Every video appears, possibly with no entry.
+    Detections that also carry class-agnostic ``proposals`` (K, 2) seconds and
+    ``proposal_scores`` (K,) (SeqAttNet's proposal stage) add ``"proposals": {video_id:
+    [{"score", "segment"}]}``, read by :func:`pytal.evaluation.evaluate_proposals`."""
     results: dict[str, list[dict[str, Any]]] = {}
+    proposals: dict[str, list[dict[str, Any]]] = {}
     for det in detections:
+        if "proposals" in det:
+            proposals[str(det["video_id"])] = [
+                {"score": float(score), "segment": [float(s), float(e)]}
+                for (s, e), score in zip(det["proposals"].detach().cpu().tolist(),
+                                         det["proposal_scores"].detach().cpu().tolist())]
         segs = det["segments"].detach().cpu().tolist()
         scores = det["scores"].detach().cpu().tolist()
         labels = det["labels"].detach().cpu().tolist()
@@ -37,7 +46,8 @@ def detections_json(detections: Iterable[Mapping[str, Any]],
             entries.append({"label": class_names[label] or str(label), "score": float(score),
                             "segment": [float(s), float(e)]})
         results[str(det["video_id"])] = entries
-    return {"version": DETECTIONS_VERSION, "results": results, "external_data": {}}
+    out = {"version": DETECTIONS_VERSION, "results": results, "external_data": {}}
+    return {**out, "proposals": proposals} if proposals else out
 
 
 @torch.no_grad()

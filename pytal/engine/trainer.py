@@ -318,6 +318,13 @@ class Trainer:
             data = self.cfg.dataset
             metrics = evaluate(data.annotation_file, detections, subset=data.val_subset,
                                tiou_thresholds=list(self.cfg.eval.tiou_thresholds))
+            if "proposals" in detections:           # a model with a proposal stage
+                from pytal.evaluation import evaluate_proposals
+
+                curve = evaluate_proposals(data.annotation_file,
+                                           {"results": detections["proposals"]},
+                                           subset=data.val_subset)
+                metrics["proposals"] = {"AR@100": curve["AR@100"], "AUC": curve["AUC"]}
         return broadcast_object(metrics), dict(detections)
 
     def evaluate_and_select(self) -> dict[str, Any]:
@@ -329,6 +336,9 @@ class Trainer:
                              "mAP": metrics["mAP"]})
         LOG.info("epoch %d: average mAP %.4f (%s)", self.epoch, metrics["average_mAP"],
                  " ".join(f"{t:.2f}:{m:.4f}" for t, m in zip(metrics["tiou_thresholds"], metrics["mAP"])))
+        if "proposals" in metrics:
+            LOG.info("epoch %d: proposals AR@100 %.4f AUC %.4f", self.epoch,
+                     metrics["proposals"]["AR@100"], metrics["proposals"]["AUC"])
         writes = self.output_dir is not None and self.dist.is_main
         if self.best is None or metrics["average_mAP"] > self.best["average_mAP"]:
             self.best = metrics

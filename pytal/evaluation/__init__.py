@@ -1,18 +1,21 @@
-"""Evaluation: temporal action detection mAP with the ActivityNet protocol.
+"""Evaluation: temporal action detection mAP with the ActivityNet protocol, and proposals'
+average recall (AR-AN curve, AR@100, AUC).
 
 Public names::
 
     evaluate(ground_truth, predictions, *, subset, tiou_thresholds) -> dict
+    evaluate_proposals(ground_truth, proposals, *, subset, max_avg_proposals=100) -> dict
     THUMOS14_TIOU, ACTIVITYNET_TIOU, parse_tiou_thresholds, tiou_range
     interpolated_average_precision, match_detections, segment_iou
 """
 from pytal.evaluation.ap import interpolated_average_precision
 from pytal.evaluation.detection import evaluate
 from pytal.evaluation.matching import match_detections, segment_iou
+from pytal.evaluation.proposals import evaluate_proposals
 from pytal.evaluation.thresholds import (ACTIVITYNET_TIOU, THUMOS14_TIOU, parse_tiou_thresholds,
                                          tiou_range)
 
 __all__ = [
-    "ACTIVITYNET_TIOU", "THUMOS14_TIOU", "evaluate", "interpolated_average_precision",
+    "ACTIVITYNET_TIOU", "THUMOS14_TIOU", "evaluate", "evaluate_proposals", "interpolated_average_precision",
     "match_detections", "parse_tiou_thresholds", "segment_iou", "tiou_range",
 ]

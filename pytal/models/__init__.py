@@ -3,7 +3,8 @@
 ``build_model(cfg)`` builds the detector named by ``cfg.model.name`` from a typed config
 (:func:`pytal.config.load_config`)::
 
-    model = pytal.models.build_model(cfg)        # e.g. "cltdr_gmg" -> CLTDRGMG
+    model = pytal.models.build_model(cfg)        # e.g. "cltdr_gmg" -> CLTDRGMG,
+                                                 #      "seqattnet" -> SeqAttNet
     losses = model(batch)                        # pytal.data.Batch -> {"loss": ..., ...}
     detections = model.predict(batch)            # per video, segments in seconds
 
@@ -13,6 +14,7 @@ to add one; shared parts are in :mod:`pytal.models.common`.
 from pytal.models.protocol import Detector, ModelConfig
 from pytal.models.registry import build_model, model_class, register_model, registered_models
 from pytal.models.cltdr_gmg.model import CLTDRGMG  # registers "cltdr_gmg"
+from pytal.models.seqattnet.model import SeqAttNet  # registers "seqattnet"
 
-__all__ = ["CLTDRGMG", "Detector", "ModelConfig", "build_model", "model_class",
+__all__ = ["CLTDRGMG", "Detector", "SeqAttNet", "ModelConfig", "build_model", "model_class",
            "register_model", "registered_models"]
