@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from pytal.data.synthetic import write_dataset
+from pytal.engine.checkpoint import load_checkpoint
 
 PAUSE_POINTS = os.path.join(os.path.dirname(__file__), "pause_points.py")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,7 +65,7 @@ def _finish(command: list[str]) -> None:
 
 
 def _checkpoint(path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return load_checkpoint(path)
 
 
 def _assert_same_tensors(a: dict, b: dict, what: str) -> None:

@@ -92,7 +92,7 @@ def feature_items(path: str, cfg: Config) -> Iterator[dict[str, Any]]:
         name = os.path.basename(file)
         video_id = name[len(prefix):] if prefix and name.startswith(prefix) else name
         video_id = video_id[:-len(ext)] if video_id.endswith(ext) else os.path.splitext(video_id)[0]
-        feats = load_features(file)
+        feats = load_features(file, channels=d.get("input_dim"))
         video = known.get(video_id)
         fps = video.fps if video is not None and video.fps is not None else d.default_fps
         if fps is None:

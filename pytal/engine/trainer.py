@@ -55,14 +55,18 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
 
 
 def _rng_state(generators: Mapping[str, torch.Generator]) -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(),
+    """Every RNG's state as tensors, numbers and tuples (what a weights-only load reads)."""
+    name, key, *rest = np.random.get_state()
+    return {"python": random.getstate(),
+            "numpy": (name, torch.from_numpy(key.astype(np.int64)), *rest),
             "torch": torch.get_rng_state(),
             "generators": {k: g.get_state() for k, g in generators.items()}}
 
 
 def _set_rng_state(state: Mapping[str, Any], generators: Mapping[str, torch.Generator]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, key, *rest = state["numpy"]
+    np.random.set_state((name, np.asarray(key).astype(np.uint32), *rest))
     torch.set_rng_state(state["torch"])
     for k, g in generators.items():
         g.set_state(state["generators"][k])
