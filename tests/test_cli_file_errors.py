@@ -253,3 +253,14 @@ def test_train_refuses_non_finite_features(setup, tmp_path):
     result = pytal("train", "cltdr_gmg_small", "--output", str(tmp_path / "run"), "--no-progress",
                    "--override", *overrides, f"dataset.feature_dir={feature_dir}")
     assert_one_line_error(result, "train", str(feature_dir), "inf at step 2 (channel 1)")
+
+
+def test_infer_refuses_a_feature_file_that_runs_code(setup, tmp_path):
+    _, _, _, ckpt = setup
+    marker = tmp_path / "ran"
+    path = str(tmp_path / "hostile.pt")
+    torch.save({"feats": torch.zeros(30, FEAT_DIM), "x": RunsCode(str(marker))}, path)
+    result = pytal("infer", "--ckpt", str(ckpt), "--features", path, "--out",
+                   str(tmp_path / "det.json"))
+    assert_one_line_error(result, "infer", path, "refused: loading it would import posix.system")
+    assert not marker.exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -81,3 +82,14 @@ def test_an_int_beyond_float_range_in_a_detection_is_a_value_error():
     for value in (10 ** 400, -(10 ** 400)):
         got = predictions({"v1": [{"label": "A", "score": value, "segment": [0, 1]}]}, True)
         assert got[0] == "raised" and got[1] is ValueError and "numeric 'score'" in got[2]
+
+
+@pytest.mark.parametrize("detection", [np.float64(1.0), np.int64(2), np.array([0.5, 1.0]),
+                                       "label", 3])
+def test_a_detection_that_is_not_a_dict_is_a_value_error(detection):
+    """Found by tools/fuzz_json_tables.py: a numpy scalar detection raised IndexError."""
+    results = {"v1": [{"label": "A", "score": 0.5, "segment": [0, 1]}, detection]}
+    for compiled in (True, False):
+        got = predictions(results, compiled)
+        assert got[0] == "raised" and got[1] is ValueError, got
+        assert "every detection needs 'label', 'score' and 'segment'" in got[2]

@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 import os
-import pickle
 from typing import Optional, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from pytal.data.torch_files import UnreadableFileError, UnsafeFileError, load_weights_only
 
 SUPPORTED_EXTENSIONS = (".npy", ".pt")
 
@@ -40,17 +41,23 @@ def load_features(path: Union[str, os.PathLike], *, channels: Optional[int] = No
     if not path.endswith(SUPPORTED_EXTENSIONS):
         raise ValueError(f"unsupported feature file extension in {path}; expected one of "
                          f"{SUPPORTED_EXTENSIONS}")
-    try:
-        if path.endswith(".npy"):
+    if path.endswith(".npy"):
+        try:
             feats = torch.from_numpy(np.load(path, allow_pickle=False))
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(obj, dict):
-                obj = obj.get("feats", obj.get("features"))
-            feats = obj if isinstance(obj, torch.Tensor) else None
-    except (OSError, ValueError, EOFError, RuntimeError, pickle.UnpicklingError, TypeError) as err:
-        raise ValueError(f"feature file {path}: not a readable {os.path.splitext(path)[1]} file "
-                         f"({type(err).__name__}: {_first_line(err)})") from None
+        except (OSError, ValueError, EOFError, TypeError) as err:
+            raise ValueError(f"feature file {path}: not a readable .npy file "
+                             f"({type(err).__name__}: {_first_line(err)})") from None
+    else:
+        try:
+            obj = load_weights_only(path)
+        except UnsafeFileError as err:
+            raise ValueError(f"feature file {path}: refused: loading it would import {err}, "
+                             "which can run code") from None
+        except UnreadableFileError as err:
+            raise ValueError(f"feature file {path}: not a readable .pt file ({err})") from None
+        if isinstance(obj, dict):
+            obj = obj.get("feats", obj.get("features"))
+        feats = obj if isinstance(obj, torch.Tensor) else None
     if feats is None:
         raise ValueError(f"feature file {path}: expected a (T, C) tensor, or a dict holding one "
                          "under 'feats' or 'features'")

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import pickle
-import re
 from argparse import Namespace
 from typing import Any, Union
 
 import numpy as np
 import torch
 
+from pytal.data.torch_files import UnreadableFileError, UnsafeFileError, load_weights_only
 from pytal.io.atomic import atomic_write
 
 __all__ = ["atomic_save", "load_checkpoint", "convert_checkpoint", "plain_checkpoint",
@@ -60,21 +59,14 @@ def load_checkpoint(path: Union[str, os.PathLike], map_location: Any = "cpu") ->
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
-            ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        unsafe = _unsafe_globals(path, err)
-        if unsafe:
-            raise CheckpointError(
-                f"{path}: refused: loading it would import {', '.join(unsafe)}, which can run "
-                "code (pytal loads checkpoints of tensors, numbers, strings, lists and dicts "
-                "only). If you trust the file, convert it once: pytal convert-checkpoint "
-                f"--trust {path} OUT.pt") from None
-        raise CheckpointError(f"{path}: not a checkpoint ({_reason(err)})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError,
-            KeyError, IndexError, MemoryError) as err:
-        raise CheckpointError(f"{path}: not a checkpoint ({type(err).__name__}: "
-                              f"{_reason(err)})") from None
+        ckpt = load_weights_only(path, map_location=map_location, safe_globals=SAFE_GLOBALS)
+    except UnsafeFileError as err:
+        raise CheckpointError(
+            f"{path}: refused: loading it would import {err}, which can run code (pytal loads "
+            "checkpoints of tensors, numbers, strings, lists and dicts only). If you trust the "
+            f"file, convert it once: pytal convert-checkpoint --trust {path} OUT.pt") from None
+    except UnreadableFileError as err:
+        raise CheckpointError(f"{path}: not a checkpoint ({err})") from None
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{path}: not a checkpoint (expected a dict, got "
                               f"{type(ckpt).__name__})")
@@ -95,8 +87,9 @@ def convert_checkpoint(source: Union[str, os.PathLike], target: Union[str, os.Pa
     try:
         obj = torch.load(source, map_location="cpu", weights_only=False)
     except Exception as err:                      # noqa: BLE001: any failure of the unpickler
+        first = next((line for line in str(err).splitlines() if line.strip()), "")
         raise CheckpointError(f"{source}: not a checkpoint ({type(err).__name__}: "
-                              f"{_reason(err)})") from None
+                              f"{first.strip() or 'no detail'})") from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{source}: not a checkpoint (expected a dict, got "
                               f"{type(obj).__name__})")
@@ -139,25 +132,3 @@ def plain_checkpoint(value: Any, *, where: str = "checkpoint", key: str = "") ->
         return items if isinstance(value, list) else tuple(items)
     raise CheckpointError(f"{where}: {key or 'the file'} is a {type(value).__module__}."
                           f"{type(value).__qualname__}, which a checkpoint cannot hold as data")
-
-
-def _unsafe_globals(path: str, err: Exception) -> list[str]:
-    """The globals ``path`` needs beyond the allowlist (from its pickle, else the error)."""
-    allowed = {f"{g.__module__}.{g.__qualname__}" for g in SAFE_GLOBALS}
-    try:
-        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-    except Exception:                              # noqa: BLE001: legacy or damaged file
-        names = re.findall(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
-    return sorted(set(names) - allowed)
-
-
-def _reason(err: BaseException) -> str:
-    """The line of an exception message that says what is wrong (torch's weights-only errors
-    put it after several lines of advice)."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    for line in lines:
-        if "WeightsUnpickler error:" in line:
-            return line.split("WeightsUnpickler error:", 1)[1].strip()
-    if not lines:
-        return "empty or truncated file" if isinstance(err, EOFError) else type(err).__name__
-    return lines[0].split(". ")[0]
