@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from pytal.config import load_config
 from pytal.data.synthetic import write_dataset
@@ -42,6 +43,20 @@ def pytal(*args: str, debug: bool = False) -> subprocess.CompletedProcess:
         env["PYTAL_DEBUG"] = "1"
     return subprocess.run([sys.executable, "-m", "pytal", *args], env=env, capture_output=True,
                           text=True, timeout=300)
+
+
+def infer(ckpt, features, tmp_path, **kwargs) -> subprocess.CompletedProcess:
+    """``pytal infer --ckpt CKPT --features FEATURES --out tmp_path/det.json``."""
+    return pytal("infer", "--ckpt", str(ckpt), "--features", str(features), "--out",
+                 str(tmp_path / "det.json"), **kwargs)
+
+
+def resume(run, last: dict) -> subprocess.CompletedProcess:
+    """``pytal train --resume`` in a new run folder ``run`` whose last.pt holds ``last``."""
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(last["config"]))
+    torch.save(last, run / "last.pt")
+    return pytal("train", "cltdr_gmg_small", "--output", str(run), "--resume", "--no-progress")
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, command: str, *parts: str) -> None:
@@ -78,12 +93,16 @@ def features_file(root, name: str, array: np.ndarray) -> str:
 
 # ------------------------------------------------------------------ checkpoints that run code
 
-def hostile_checkpoint(root, setup_ckpt, marker) -> str:
+def hostile_content(setup_ckpt, marker) -> dict:
     """A pytal checkpoint with one more entry whose unpickling runs ``touch marker``."""
     ckpt = torch.load(setup_ckpt, weights_only=True)
     ckpt["note"] = RunsCode(str(marker))
+    return ckpt
+
+
+def hostile_checkpoint(root, setup_ckpt, marker) -> str:
     path = str(root / "hostile.pt")
-    torch.save(ckpt, path)
+    torch.save(hostile_content(setup_ckpt, marker), path)
     return path
 
 
@@ -109,15 +128,10 @@ def test_hostile_checkpoint_is_refused_and_runs_nothing(setup, tmp_path, command
 
 
 def test_train_resume_refuses_a_hostile_last_checkpoint(setup, tmp_path):
-    root, _, overrides, ckpt = setup
+    _, _, _, ckpt = setup
     marker = tmp_path / "ran"
-    run = tmp_path / "run"
-    run.mkdir()
-    os.replace(hostile_checkpoint(tmp_path, ckpt, marker), run / "last.pt")
-    import yaml
-    (run / "config.yaml").write_text(yaml.safe_dump(torch.load(ckpt, weights_only=True)["config"]))
-    result = pytal("train", "cltdr_gmg_small", "--output", str(run), "--resume", "--no-progress")
-    assert_one_line_error(result, "train", str(run / "last.pt"), "refused")
+    result = resume(tmp_path / "run", hostile_content(ckpt, marker))
+    assert_one_line_error(result, "train", str(tmp_path / "run" / "last.pt"), "refused")
     assert not marker.exists()
 
 
@@ -128,8 +142,7 @@ def test_convert_checkpoint_needs_trust_and_then_writes_a_safe_file(setup, tmp_p
     legacy["best"] = {"average_mAP": np.float64(0.25)}
     source, out = str(tmp_path / "legacy.pt"), str(tmp_path / "safe.pt")
     torch.save(legacy, source)
-    refused = pytal("infer", "--ckpt", source, "--features", data.feature_dir, "--out",
-                    str(tmp_path / "det.json"))
+    refused = infer(source, data.feature_dir, tmp_path)
     assert_one_line_error(refused, "infer", source, "numpy")
     assert_one_line_error(pytal("convert-checkpoint", source, out), "convert-checkpoint",
                           "--trust")
@@ -141,8 +154,7 @@ def test_convert_checkpoint_needs_trust_and_then_writes_a_safe_file(setup, tmp_p
     assert np.array_equal(safe["rng"][1].numpy(), legacy["rng"][1])
     for key, value in legacy["model"].items():
         assert torch.equal(safe["model"][key], value), key
-    done = pytal("infer", "--ckpt", out, "--features", data.feature_dir, "--out",
-                 str(tmp_path / "det.json"))
+    done = infer(out, data.feature_dir, tmp_path)
     assert done.returncode == 0, done.stderr
 
 
@@ -155,8 +167,7 @@ def test_unreadable_checkpoint_is_one_line(setup, tmp_path, damage):
     path = tmp_path / "bad.pt"
     path.write_bytes({"truncated": content[:len(content) // 2], "garbage": os.urandom(4096),
                       "empty": b"", "json": b'{"format": "pytal-checkpoint-1"}'}[damage])
-    result = pytal("infer", "--ckpt", str(path), "--features", data.feature_dir, "--out",
-                   str(tmp_path / "det.json"))
+    result = infer(str(path), data.feature_dir, tmp_path)
     assert_one_line_error(result, "infer", f"{path}: not a checkpoint (")
 
 
@@ -164,8 +175,7 @@ def test_pytal_debug_shows_the_traceback(setup, tmp_path):
     _, data, _, _ = setup
     path = tmp_path / "bad.pt"
     path.write_bytes(b"not a checkpoint")
-    result = pytal("infer", "--ckpt", str(path), "--features", data.feature_dir, "--out",
-                   str(tmp_path / "det.json"), debug=True)
+    result = infer(str(path), data.feature_dir, tmp_path, debug=True)
     assert result.returncode == 1 and "Traceback" in result.stderr
     assert "CheckpointError" in result.stderr
 
@@ -237,8 +247,7 @@ def test_infer_refuses_a_bad_feature_file(setup, tmp_path, name, array, message)
     if isinstance(array, str) and array == "truncated":
         content = open(path, "rb").read()
         open(path, "wb").write(content[:len(content) // 2])
-    result = pytal("infer", "--ckpt", str(ckpt), "--features", path, "--out",
-                   str(tmp_path / "det.json"))
+    result = infer(str(ckpt), path, tmp_path)
     assert_one_line_error(result, "infer", path, message)
 
 
@@ -260,7 +269,30 @@ def test_infer_refuses_a_feature_file_that_runs_code(setup, tmp_path):
     marker = tmp_path / "ran"
     path = str(tmp_path / "hostile.pt")
     torch.save({"feats": torch.zeros(30, FEAT_DIM), "x": RunsCode(str(marker))}, path)
-    result = pytal("infer", "--ckpt", str(ckpt), "--features", path, "--out",
-                   str(tmp_path / "det.json"))
+    result = infer(str(ckpt), path, tmp_path)
     assert_one_line_error(result, "infer", path, "refused: loading it would import posix.system")
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("damage,message", [
+    ("no_model", "not a complete pytal checkpoint (field 'model' missing or not a dict)"),
+    ("other_weights", "its weights do not fit the model of the config (Missing key(s)"),
+])
+def test_infer_refuses_a_checkpoint_whose_weights_do_not_fit(setup, tmp_path, damage, message):
+    _, data, _, ckpt = setup
+    content = torch.load(ckpt, weights_only=True)
+    if damage == "no_model":
+        del content["model"]
+    else:
+        content["model"] = {"encoder.weight": torch.zeros(2)}
+    path = str(tmp_path / f"{damage}.pt")
+    torch.save(content, path)
+    result = infer(path, data.feature_dir, tmp_path)
+    assert_one_line_error(result, "infer", path, message)
+
+
+def test_train_resume_refuses_a_checkpoint_without_training_state(setup, tmp_path):
+    _, _, _, ckpt = setup
+    result = resume(tmp_path / "run", torch.load(ckpt, weights_only=True))   # no optimizer
+    assert_one_line_error(result, "train", str(tmp_path / "run" / "last.pt"),
+                          "not a resumable checkpoint")

@@ -160,12 +160,16 @@ def replay(paths: list[str]) -> None:
                    env={**os.environ, "PYTHONPATH": ROOT, "LD_PRELOAD": libasan(),
                         "ASAN_OPTIONS": "detect_leaks=0"})
     objects = sorted(glob.glob(os.path.join(BUILD, "replay", "*.o")))
-    result = subprocess.run(["gcov", "-b", "-n", "-o", os.path.join(BUILD, "replay"), *objects],
+    result = subprocess.run(["gcov", "-b", "-o", os.path.join(BUILD, "replay"), *objects],
                             capture_output=True, text=True, cwd=os.path.join(BUILD, "replay"))
     print(f"{len(inputs)} inputs replayed under AddressSanitizer, no error; gcov of csrc/tables:")
-    for block in result.stdout.split("\n\n"):
-        if "csrc/tables" in block:
-            print(block.strip())
+    shown = False
+    for line in result.stdout.splitlines():
+        if line.startswith("File "):
+            shown = "csrc/tables" in line
+        if shown and line.strip():
+            print(line)
+    print(f"(line by line: {os.path.join(BUILD, 'replay')}/*.gcov)")
 
 
 def main() -> None:

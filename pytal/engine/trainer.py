@@ -21,7 +21,8 @@ from pytal.config import Config
 from pytal.data.batch import Batch
 from pytal.io.jsonio import write_json
 from pytal.engine.amp import MixedPrecision
-from pytal.engine.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
+from pytal.engine.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save,
+                                     load_checkpoint)
 from pytal.engine.data import build_dataset, train_loader
 from pytal.engine.distributed import (all_gather_objects, barrier, broadcast_object, dist_info,
                                       merge_detections, shard_indices)
@@ -241,7 +242,13 @@ class Trainer:
         ``resume``: a ``last.pt`` to continue from. ``stop_after``: return once that many
         epochs are done (the schedule still spans ``train.epochs``; resume later)."""
         if resume is not None:
-            self.load_state_dict(load_checkpoint(resume, map_location=self.device))
+            state = load_checkpoint(resume, map_location=self.device)
+            try:
+                self.load_state_dict(state)
+            except (KeyError, TypeError, RuntimeError) as err:
+                detail = " ".join(str(err).split())[:300]
+                raise CheckpointError(f"{resume}: not a resumable checkpoint of this config "
+                                      f"({type(err).__name__}: {detail})") from None
             LOG.info("resumed from %s at epoch %d", resume, self.epoch)
         s = self.settings
         end = s.epochs if stop_after is None else min(s.epochs, stop_after)
