@@ -80,7 +80,7 @@ def setup(tmp_path_factory):
                   "train.epochs=1", "train.warmup_epochs=0", "train.batch_size=2", *TINY]
     cfg = load_config("cltdr_gmg_small", overrides)
     ckpt = root / "model.pt"
-    atomic_save({"format": CHECKPOINT_FORMAT, "config": cfg, "epoch": 0,
+    atomic_save({"format": CHECKPOINT_FORMAT, "config": cfg.to_dict(), "epoch": 0,
                  "model": build_model(cfg).state_dict()}, ckpt)
     return root, data, overrides, ckpt
 
