@@ -28,7 +28,7 @@ def _train_command(data, out, *extra: str) -> list[str]:
     overrides = [f"{k}={v}" for k, v in data.config_overrides().items()]
     overrides += ["dataset.train_subset=training", "dataset.val_subset=validation",
                   f"train.epochs={EPOCHS}", "train.warmup_epochs=1", "train.batch_size=2",
-                  "train.model_ema=true", "train.ema_decay=0.9", "train.droppath=0.1",
+                  "train.model_ema=true", "train.ema_decay=0.9", "model.droppath=0.1",
                   "model.input_noise=0.1", "dataset.crop_ratio=[0.5,1.0]", "train.seed=3",
                   "train.checkpoint_every=1", "train.eval_every=1", *TINY]
     return [sys.executable, PAUSE_POINTS, "train", "cltdr_gmg_small", "--output", str(out),
