@@ -88,6 +88,8 @@ def test_killed_mid_epoch_and_mid_checkpoint_then_resumed_equals_uninterrupted(t
     assert _checkpoint(split / "last.pt")["epoch"] == 1
     assert any(name.startswith(".tmp-") for name in os.listdir(split))   # the torn write
     _finish(_train_command(data, split, "--resume"))
+    assert not any(name.startswith(".tmp-") for name in os.listdir(split))   # cleaned up
+    assert "the partial write of a run that was killed" in (split / "train.log").read_text()
 
     want, got = _checkpoint(full / "last.pt"), _checkpoint(split / "last.pt")
     assert got["epoch"] == want["epoch"] == EPOCHS

@@ -19,6 +19,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from pytal.config import Config
 from pytal.data.batch import Batch
+from pytal.io.atomic import remove_torn_writes
 from pytal.io.jsonio import write_json
 from pytal.engine.amp import MixedPrecision
 from pytal.engine.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save,
@@ -164,6 +165,8 @@ class Trainer:
         elif output_dir is not None:
             os.makedirs(output_dir, exist_ok=True)
             self._add_log_file(os.path.join(output_dir, "train.log"))
+            for path in remove_torn_writes(output_dir):
+                LOG.warning("removed %s, the partial write of a run that was killed", path)
 
     # ------------------------------------------------------------------ state
     def _add_log_file(self, path: str) -> None:
