@@ -78,7 +78,7 @@ setup(
     python_requires=">=3.10",
     install_requires=["torch", "numpy", "pyyaml", "tqdm", "matplotlib"],
     extras_require={"video": VIDEO_REQUIRES,
-                    "test": ["pytest", "pytest-benchmark"] + VIDEO_REQUIRES},
+                    "test": ["pytest", "pytest-benchmark", "hypothesis"] + VIDEO_REQUIRES},
     entry_points={"console_scripts": ["pytal = pytal.cli:main"]},
     ext_modules=[extension(), tables_extension()],
     cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},

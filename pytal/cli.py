@@ -4,13 +4,13 @@ Each subcommand is a pair of functions: ``add_<name>_parser(subparsers)`` declar
 arguments and sets ``handler`` to ``run_<name>(args) -> int``. To add one (train, infer, demo,
 bench), write that pair and list the first in :data:`SUBCOMMANDS`.
 
-Errors a user can fix (missing file, malformed JSON, unknown subset, ...) are printed as
-``pytal <command>: error: ...`` with exit status 1; usage errors exit with 2 (argparse).
+Errors a user can fix (missing, unreadable or malformed file, unknown subset, ...) are printed
+as one line ``pytal <command>: error: ...`` naming the file, with exit status 1 and no traceback
+(``PYTAL_DEBUG=1`` shows it); usage errors exit with 2 (argparse).
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import warnings
@@ -297,6 +297,34 @@ def run_infer(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------- convert-checkpoint
+
+def add_convert_checkpoint_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "convert-checkpoint", help="rewrite a trusted checkpoint that pytal refuses as a safe one",
+        description="pytal loads checkpoints with torch.load(weights_only=True), so loading "
+                    "never runs code, and refuses files whose pickle needs more (numpy arrays, "
+                    "custom classes). This reads FILE once with full pickle, which CAN RUN CODE "
+                    "(hence --trust), and writes its content as tensors, numbers, strings, "
+                    "lists and dicts to OUT, a checkpoint every pytal command loads.")
+    parser.add_argument("file", metavar="FILE")
+    parser.add_argument("out", metavar="OUT")
+    parser.add_argument("--trust", action="store_true",
+                        help="required: you trust FILE's origin (unpickling it may run code)")
+    parser.set_defaults(handler=run_convert_checkpoint)
+
+
+def run_convert_checkpoint(args: argparse.Namespace) -> int:
+    from pytal.engine.checkpoint import convert_checkpoint
+
+    if not args.trust:
+        raise CommandError(f"{args.file}: converting unpickles the file, which can run code; "
+                           "pass --trust if you trust its origin")
+    convert_checkpoint(args.file, args.out, trust=True)
+    print(f"pytal convert-checkpoint: {args.file} -> {args.out} (loads with weights_only=True)")
+    return 0
+
+
 # --------------------------------------------------------------------------------------- demo
 
 def add_demo_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -366,7 +394,7 @@ def add_extract_parser(subparsers: argparse._SubParsersAction) -> None:
 #: Builders of the subcommands, in the order ``pytal --help`` lists them.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_demo_parser, add_train_parser, add_eval_parser, add_infer_parser, add_extract_parser,
-    add_bench_parser]
+    add_convert_checkpoint_parser, add_bench_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -390,9 +418,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         apply_threads(args)
         apply_imports(args)
         return int(args.handler(args) or 0)
-    except (CommandError, FileNotFoundError, ValueError, json.JSONDecodeError) as err:
-        print(f"pytal {args.command}: error: {err}", file=sys.stderr)
+    except (CommandError, OSError, ValueError) as err:
+        if os.environ.get("PYTAL_DEBUG") == "1":
+            raise
+        print(f"pytal {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 1
+
+
+def _one_line(err: BaseException) -> str:
+    """An error message on one line (some messages of torch and numpy span several)."""
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Shared test configuration: tests marked ``cuda`` are skipped without a usable GPU, and
-``extension``-marked tests are skipped (with the reason) when pytal._C is not built.
+"""Shared test configuration: tests marked ``cuda`` are skipped without a usable GPU,
+``extension``-marked tests are skipped (with the reason) when pytal._C is not built, and the
+hypothesis profiles of the property tests.
 
 ``PYTAL_REQUIRE_EXTENSION=1`` in the environment turns every skip whose reason says a compiled
 module is "not built" (``pytal._C`` or ``pytal._tables``, by marker, ``skipif`` or an inline
@@ -12,6 +13,7 @@ import os
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 import pytal
 
@@ -27,6 +29,21 @@ def pytest_report_header(config):
     if require_extension():
         return "PYTAL_REQUIRE_EXTENSION=1: skips for a compiled module that is not built fail"
     return None
+# Property tests: "default" explores new random examples on every run (failures are replayed
+# from .hypothesis/ first); "ci" is derandomized (the same examples on every run, no database);
+# "long" tries 50x more examples (HYPOTHESIS_PROFILE=long, for a deliberate search).
+settings.register_profile("default", max_examples=100, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.data_too_large])
+settings.register_profile("ci", settings.get_profile("default"), derandomize=True,
+                          database=None, print_blob=True)
+settings.register_profile("long", settings.get_profile("default"), max_examples=5000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def examples(share: float) -> int:
+    """``share`` of the profile's example count (at least 5): for the slower property tests."""
+    return max(5, int(settings.default.max_examples * share))
 
 
 def pytest_collection_modifyitems(config, items):

@@ -158,8 +158,11 @@ def test_crop_helpers():
 def test_training_full_window_clips_and_drops(tmp_path):
     db = {"a": video(duration=10.0, anns=[(2.0, 4.0, "x"), (9.0, 30.0, "x"), (5.0, 5.0, "x")])}
     ann, feats = write(tmp_path, db)
-    item = FeatureDataset(ann, feats, subset="train", feat_stride=STRIDE, num_frames=FRAMES,
-                          default_fps=FPS, training=True)[0]
+    with pytest.warns(UserWarning, match=r"1 segments of subset \['train'\] reach past their "
+                      r"video's \[0, duration\] and 0 lie wholly outside it \(first: video "
+                      r"'a': \[9, 30\] s, duration 10 s\); training clips"):
+        item = FeatureDataset(ann, feats, subset="train", feat_stride=STRIDE,
+                              num_frames=FRAMES, default_fps=FPS, training=True)[0]
     # the action running far past the end keeps < 50% and the empty one is dropped
     assert len(item["segments"]) == 1
     evaluation = FeatureDataset(ann, feats, subset="train", feat_stride=STRIDE,

@@ -19,6 +19,10 @@ One class covers the usual TAL benchmarks as configurations:
   the duration: step ``i`` is centred at ``(i + 0.5) * duration / resize_length`` seconds
   (``feat_stride = feat_num_frames = duration * fps / resize_length`` frames).
 
+* Segments that reach outside their video's ``[0, duration]`` (real files have some: THUMOS14
+  has 8 past the end) are clipped for training to the features' window, and dropped when less
+  than ``trunc_thresh`` of them remains inside; a training dataset warns once with their count.
+
 * Multi-label / overlapping (EPIC-Kitchens, HACS, MultiTHUMOS): either of the above; overlapping
   segments are kept, and an annotation with several labels becomes one row per label.
 
@@ -29,6 +33,7 @@ says which was used.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
@@ -120,6 +125,31 @@ class FeatureDataset(Dataset):
         if training and not any(len(v.label_names) for v in self.videos):
             raise AnnotationError(f"{self.annotations.source}: subset {self.subsets} has no "
                                   "annotated video to train on")
+        if training:
+            self._warn_segments_outside_videos()
+
+    def _warn_segments_outside_videos(self) -> None:
+        """One warning when annotated segments reach outside their video's [0, duration]:
+        training clips them to the features (module docstring)."""
+        partly, wholly, first = 0, 0, None
+        for video in self.videos:
+            if video.duration is None or not len(video.segments):
+                continue
+            start, end = video.segments[:, 0], video.segments[:, 1]
+            outside = (end <= 0) | (start >= video.duration)
+            beyond = ((start < 0) | (end > video.duration)) & ~outside
+            wholly += int(outside.sum())
+            partly += int(beyond.sum())
+            if first is None and (outside | beyond).any():
+                row = int(np.flatnonzero(outside | beyond)[0])
+                first = (f"video {video.video_id!r}: [{start[row]:g}, {end[row]:g}] s, "
+                         f"duration {video.duration:g} s")
+        if first is not None:
+            warnings.warn(
+                f"{self.annotations.source}: {partly} segments of subset {self.subsets} reach "
+                f"past their video's [0, duration] and {wholly} lie wholly outside it (first: "
+                f"{first}); training clips segments to the features and drops those that keep "
+                f"less than trunc_thresh={self.trunc_thresh:g} of their length", stacklevel=3)
 
     @classmethod
     def from_config(cls, dataset: Any, *, training: bool,
@@ -201,10 +231,7 @@ class FeatureDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         video = self.videos[index]
         path = self.path(video.video_id)
-        feats = load_features(path)
-        if self.input_dim is not None and feats.shape[0] != self.input_dim:
-            raise ValueError(f"feature file {path}: {feats.shape[0]} channels, expected "
-                             f"input_dim={self.input_dim}")
+        feats = load_features(path, channels=self.input_dim)
         self._check_length(video, feats.shape[1], path)
         if self.resize_length is not None:
             feats = resize_features(feats, self.resize_length)

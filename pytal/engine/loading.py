@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from pytal.config import Config, Overrides, config_from_dict, load_config
-from pytal.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+from pytal.engine.checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint
 
 __all__ = ["load_model", "class_names_of", "feature_items"]
 
@@ -42,12 +42,16 @@ def load_model(ckpt_path: str, *, config: Optional[str] = None, overrides: Overr
 
     ckpt = load_checkpoint(ckpt_path, map_location="cpu")
     if ckpt.get("format") == CHECKPOINT_FORMAT:
+        for key in ("config", "model"):
+            if not isinstance(ckpt.get(key), dict):
+                raise CheckpointError(f"{ckpt_path}: not a complete pytal checkpoint (field "
+                                      f"{key!r} missing or not a dict)")
         if config is not None:
             cfg = load_config(config, overrides)
         else:
             cfg = config_from_dict(ckpt["config"], overrides, source=f"checkpoint {ckpt_path}")
         model = build_model(cfg)
-        model.load_state_dict(ckpt["model"])
+        _load_weights(model, ckpt["model"], ckpt_path)
         return model.to(device).eval(), cfg, class_names_of(cfg, ckpt)
     if config is None:
         raise ValueError(f"checkpoint {ckpt_path}: not a pytal checkpoint (format "
@@ -61,8 +65,20 @@ def load_model(ckpt_path: str, *, config: Optional[str] = None, overrides: Overr
         raise ValueError(f"checkpoint {ckpt_path}: neither a pytal checkpoint (format "
                          f"{CHECKPOINT_FORMAT!r}) nor one that model {cfg.model.name!r} converts; "
                          f"keys: {sorted(ckpt)[:8]}")
-    model.load_state_dict(state)
+    _load_weights(model, state, ckpt_path)
     return model.to(device).eval(), cfg, class_names_of(cfg, None)
+
+
+def _load_weights(model: nn.Module, state: Any, ckpt_path: str) -> None:
+    """``model.load_state_dict(state)``; weights that do not fit the model raise
+    :class:`CheckpointError` naming the file and the first mismatch."""
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, KeyError, AttributeError) as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        detail = " ".join(lines[1:2] or lines[:1])[:300]
+        raise CheckpointError(f"{ckpt_path}: its weights do not fit the model of the config "
+                              f"({detail})") from None
 
 
 def feature_items(path: str, cfg: Config) -> Iterator[dict[str, Any]]:
@@ -92,7 +108,7 @@ def feature_items(path: str, cfg: Config) -> Iterator[dict[str, Any]]:
         name = os.path.basename(file)
         video_id = name[len(prefix):] if prefix and name.startswith(prefix) else name
         video_id = video_id[:-len(ext)] if video_id.endswith(ext) else os.path.splitext(video_id)[0]
-        feats = load_features(file)
+        feats = load_features(file, channels=d.input_dim)
         video = known.get(video_id)
         fps = video.fps if video is not None and video.fps is not None else d.default_fps
         if fps is None:

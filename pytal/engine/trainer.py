@@ -19,9 +19,11 @@ from torch.utils.data.distributed import DistributedSampler
 
 from pytal.config import Config
 from pytal.data.batch import Batch
+from pytal.io.atomic import remove_torn_writes
 from pytal.io.jsonio import write_json
 from pytal.engine.amp import MixedPrecision
-from pytal.engine.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
+from pytal.engine.checkpoint import (CHECKPOINT_FORMAT, CheckpointError, atomic_save,
+                                     load_checkpoint)
 from pytal.engine.data import build_dataset, train_loader
 from pytal.engine.distributed import (all_gather_objects, barrier, broadcast_object, dist_info,
                                       merge_detections, shard_indices)
@@ -55,14 +57,18 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
 
 
 def _rng_state(generators: Mapping[str, torch.Generator]) -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(),
+    """Every RNG's state as tensors, numbers and tuples (what a weights-only load reads)."""
+    name, key, *rest = np.random.get_state()
+    return {"python": random.getstate(),
+            "numpy": (name, torch.from_numpy(key.astype(np.int64)), *rest),
             "torch": torch.get_rng_state(),
             "generators": {k: g.get_state() for k, g in generators.items()}}
 
 
 def _set_rng_state(state: Mapping[str, Any], generators: Mapping[str, torch.Generator]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, key, *rest = state["numpy"]
+    np.random.set_state((name, np.asarray(key).astype(np.uint32), *rest))
     torch.set_rng_state(state["torch"])
     for k, g in generators.items():
         g.set_state(state["generators"][k])
@@ -159,6 +165,8 @@ class Trainer:
         elif output_dir is not None:
             os.makedirs(output_dir, exist_ok=True)
             self._add_log_file(os.path.join(output_dir, "train.log"))
+            for path in remove_torn_writes(output_dir):
+                LOG.warning("removed %s, the partial write of a run that was killed", path)
 
     # ------------------------------------------------------------------ state
     def _add_log_file(self, path: str) -> None:
@@ -237,7 +245,13 @@ class Trainer:
         ``resume``: a ``last.pt`` to continue from. ``stop_after``: return once that many
         epochs are done (the schedule still spans ``train.epochs``; resume later)."""
         if resume is not None:
-            self.load_state_dict(load_checkpoint(resume, map_location=self.device))
+            state = load_checkpoint(resume, map_location=self.device)
+            try:
+                self.load_state_dict(state)
+            except (KeyError, TypeError, RuntimeError) as err:
+                detail = " ".join(str(err).split())[:300]
+                raise CheckpointError(f"{resume}: not a resumable checkpoint of this config "
+                                      f"({type(err).__name__}: {detail})") from None
             LOG.info("resumed from %s at epoch %d", resume, self.epoch)
         s = self.settings
         end = s.epochs if stop_after is None else min(s.epochs, stop_after)

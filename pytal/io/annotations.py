@@ -15,6 +15,7 @@ Which label id each name gets is :func:`pytal.data.resolve_labels`'s job.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -194,7 +195,13 @@ def _annotation_list(where: str, video_id: Any, entry: dict) -> list:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite int or float (not a bool) that converts to a float."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:                             # an int beyond the float range
+        return False
 
 
 def _positive_number(value: Any) -> Optional[float]:
@@ -232,6 +239,7 @@ def _parse_video(where: str, video_id: str, entry: dict, require_duration: bool)
 
 
 _FLOAT_TYPES = (float, int)
+_FLOAT_MAX = sys.float_info.max
 
 
 def _plain_annotation(ann: Any) -> bool:
@@ -240,7 +248,7 @@ def _plain_annotation(ann: Any) -> bool:
         return False
     seg, label, label_id = ann.get("segment"), ann.get("label"), ann.get("label_id")
     return (type(seg) is list and len(seg) == 2 and type(seg[0]) in _FLOAT_TYPES
-            and type(seg[1]) in _FLOAT_TYPES and -math.inf < seg[0] <= seg[1] < math.inf
+            and type(seg[1]) in _FLOAT_TYPES and -_FLOAT_MAX <= seg[0] <= seg[1] <= _FLOAT_MAX
             and type(label) is str and (label_id is None or (type(label_id) is int and label_id >= 0)))
 
 

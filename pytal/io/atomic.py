@@ -5,6 +5,9 @@ import os
 import tempfile
 from typing import IO, Callable, Union
 
+#: Name prefix of atomic_write's temporary files.
+TEMP_PREFIX = ".tmp-"
+
 
 def atomic_write(path: Union[str, os.PathLike], write: Callable[[IO], None], *,
                  binary: bool = False) -> None:
@@ -14,7 +17,7 @@ def atomic_write(path: Union[str, os.PathLike], write: Callable[[IO], None], *,
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=os.path.splitext(path)[1], dir=folder)
     try:
         os.chmod(tmp, _new_file_mode(path))
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as f:
@@ -26,6 +29,20 @@ def atomic_write(path: Union[str, os.PathLike], write: Callable[[IO], None], *,
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def remove_torn_writes(folder: Union[str, os.PathLike]) -> list[str]:
+    """Delete the temporary files :func:`atomic_write` left in ``folder`` when its process was
+    killed while writing (SIGKILL skips the cleanup); returns their paths. Call it only for a
+    folder no other process is writing to (a run folder when its run starts)."""
+    folder = os.fspath(folder)
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name.startswith(TEMP_PREFIX) and os.path.isfile(path):
+            os.unlink(path)
+            removed.append(path)
+    return removed
 
 
 def _new_file_mode(path: str) -> int:

@@ -85,7 +85,7 @@ def _parse_results(results: Mapping[Any, list], label_index: Mapping[str, int],
     detections = list(chain.from_iterable(results.values()))
     try:
         label, score, segments = _detection_arrays(detections, label_index)
-    except (KeyError, TypeError, ValueError, OverflowError):
+    except (KeyError, IndexError, TypeError, ValueError, OverflowError):
         raise _detection_error(detections, where) from None
     video_of = np.fromiter(map(video_index.get, results, repeat(-1, len(results))),
                            np.int64, count=len(results))
@@ -95,8 +95,8 @@ def _parse_results(results: Mapping[Any, list], label_index: Mapping[str, int],
 def _detection_arrays(detections: list, label_index: Mapping[str, int]
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(label, score, segments)`` of D detection dicts: (D,) int64 class index (-1: not in
-    ``label_index``), (D,) float64, (D, 2) float64. Raises KeyError, TypeError or ValueError on
-    anything malformed (:func:`_detection_error` says what)."""
+    ``label_index``), (D,) float64, (D, 2) float64. Raises KeyError, IndexError, TypeError or
+    ValueError on anything malformed (:func:`_detection_error` says what)."""
     num = len(detections)
     segments = list(map(_SEGMENT, detections))
     if set(map(len, segments)) - {2}:
@@ -113,7 +113,7 @@ def _detection_error(detections: list, where: str) -> ValueError:
     for d in detections:
         try:
             d["label"], d["score"], d["segment"]
-        except (KeyError, TypeError) as err:
+        except (KeyError, IndexError, TypeError) as err:
             return ValueError(f"{where}: every detection needs 'label', 'score' and 'segment' "
                               f"({err!r} in one of them)")
     if not all(isinstance(d["label"], Hashable) for d in detections):
