@@ -13,6 +13,7 @@ to add one; shared parts are in :mod:`pytal.models.common`.
 from pytal.models.protocol import Detector, ModelConfig
 from pytal.models.registry import build_model, model_class, register_model, registered_models
 from pytal.models.cltdr_gmg.model import CLTDRGMG  # registers "cltdr_gmg"
+from pytal.models.talmts.model import TALMTS  # registers "talmts"
 
-__all__ = ["CLTDRGMG", "Detector", "ModelConfig", "build_model", "model_class",
+__all__ = ["CLTDRGMG", "Detector", "ModelConfig", "TALMTS", "build_model", "model_class",
            "register_model", "registered_models"]
