@@ -11,7 +11,7 @@ Input (``batch.feats`` (B, D, T_in)):
   :func:`~pytal.models.talmts.backbones.pack_feature_maps`, streams concatenated.
 
 Internally every length is in frames; a clip has ``clip_length`` frames and level l has
-``clip_length / 4 / 2**l`` positions at ``(i + 0.5) * stride_l - 0.5`` frames.
+``clip_length / 4 / 2**l`` positions at ``(i + 0.5) * stride_l`` frames (AFSD's priors).
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ class TALMTSStream(nn.Module):
         for level, (loc, cls, stride) in enumerate(zip(f_loc, f_cls, strides)):
             dist = F.softplus(self.scales[level] * self.loc_head(loc)).transpose(1, 2) * stride
             pos = (torch.arange(loc.shape[-1], device=loc.device, dtype=dist.dtype) + 0.5) \
-                * stride - 0.5
+                * stride
             distances.append(dist)
             proposals.append(torch.stack((pos - dist[..., 0], pos + dist[..., 1]), dim=-1))
             logits.append(self.cls_head(cls).transpose(1, 2))
@@ -125,7 +125,7 @@ class TALMTS(nn.Module):
         self.register_buffer("strides", torch.cat(
             [torch.full((n,), float(s)) for n, s in zip(lengths, strides)]), persistent=False)
         self.register_buffer("positions", torch.cat(
-            [(torch.arange(n) + 0.5) * s - 0.5 for n, s in zip(lengths, strides)]),
+            [(torch.arange(n) + 0.5) * s for n, s in zip(lengths, strides)]),
             persistent=False)
 
     # ------------------------------------------------------------------ inputs

@@ -6,6 +6,8 @@ clip of T frames (stride 4 * 2**l frames).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -16,10 +18,13 @@ __all__ = ["FrameSelfAttention", "Pyramid", "SpatialTemporalTransformer", "frame
 NUM_LEVELS = 6
 
 
+def _norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with 32 groups at 512 channels (AFSD's) and at least 16 channels per group."""
+    return nn.GroupNorm(math.gcd(32, max(1, channels // 16)), channels)
+
+
 def _conv1d(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv1d(cin, cout, 3, stride, 1), nn.GroupNorm(32 if cout % 32 == 0
-                                                                          else 1, cout),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(nn.Conv1d(cin, cout, 3, stride, 1), _norm(cout), nn.ReLU(inplace=True))
 
 
 def _encoder(dim: int, heads: int, layers: int) -> nn.TransformerEncoder:
@@ -38,10 +43,10 @@ class Pyramid(nn.Module):
         super().__init__()
         (c4, c5), (s4, s5) = map_channels, map_sizes
         self.from_4f = nn.Sequential(nn.Conv3d(c4, channels, (1, s4, s4)),
-                                     nn.GroupNorm(32 if channels % 32 == 0 else 1, channels),
+                                     _norm(channels),
                                      nn.ReLU(inplace=True))
         self.from_5c = nn.Sequential(nn.Conv3d(c5, channels, (1, s5, s5)),
-                                     nn.GroupNorm(32 if channels % 32 == 0 else 1, channels),
+                                     _norm(channels),
                                      nn.ReLU(inplace=True))
         self.down = nn.ModuleList(_conv1d(channels, channels, 2) for _ in range(NUM_LEVELS - 2))
 

@@ -11,13 +11,14 @@ from pytal.ops import boundary_pool
 __all__ = ["RefinementHead", "boundary_regions"]
 
 
-def boundary_regions(segments: torch.Tensor) -> torch.Tensor:
+def boundary_regions(segments: torch.Tensor, *, inclusive: bool = False) -> torch.Tensor:
     """AFSD's start and end regions of proposals (..., 2) ``[s, e]`` -> (..., 4)
-    ``[round(s - a), round(s + b), round(e - b), round(e + a)]`` with ``len = e - s``,
-    ``a = max(len / 10, 1)`` (outside) and ``b = max(len / 4, 1)`` (inside). Units of the input
-    (pass segments in the units of the feature they pool)."""
+    ``[round(s - a), round(s + b), round(e - b), round(e + a)]`` with ``a = max(len / 10, 1)``
+    (outside) and ``b = max(len / 4, 1)`` (inside); ``len = e - s``, or ``e - s + 1`` with
+    ``inclusive`` (AFSD counts frames inclusively on the frame-level feature, not on the pyramid
+    levels). Units of the input: pass segments in steps of the feature they pool."""
     s, e = segments[..., 0], segments[..., 1]
-    length = e - s
+    length = e - s + 1.0 if inclusive else e - s
     outer = (length / 10).clamp(min=1.0)
     inner = (length / 4).clamp(min=1.0)
     return torch.stack((torch.round(s - outer), torch.round(s + inner),
@@ -29,7 +30,8 @@ class RefinementHead(nn.Module):
     over each coarse proposal's regions, then 1x1 convs.
 
     ``forward(f_loc, f_cls, f_a, proposals, strides)``: per level l, f_loc[l] / f_cls[l]
-    (B, C, T_l) and proposals[l] (B, T_l, 2) in frames; f_a (B, C_a, T) frame level. Returns
+    (B, C, T_l) and proposals[l] (B, T_l, 2) in frames (position ``i`` of level l is at frame
+    ``(i + 0.5) * stride_l``, so ``u / stride_l - 0.5`` is frame ``u`` in level steps); f_a (B, C_a, T) frame level. Returns
     offsets (B, K, 2) (start, end; in half proposal lengths), class logits (B, K, num_classes)
     and quality logits (B, K), K = sum T_l."""
 
@@ -52,12 +54,12 @@ class RefinementHead(nn.Module):
     def forward(self, f_loc: list[torch.Tensor], f_cls: list[torch.Tensor], f_a: torch.Tensor,
                 proposals: list[torch.Tensor], strides: list[int]
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        frame_regions = boundary_regions(torch.cat(proposals, dim=1).detach())
+        frame_regions = boundary_regions(torch.cat(proposals, dim=1).detach(), inclusive=True)
         loc_a = boundary_pool(self.loc_frame(f_a), frame_regions)          # (B, 2d, K)
         cls_a = boundary_pool(self.cls_frame(f_a), frame_regions)
         loc_l, cls_l = [], []
         for loc, cls, prop, stride in zip(f_loc, f_cls, proposals, strides):
-            regions = boundary_regions(prop.detach() / stride)
+            regions = boundary_regions(prop.detach() / stride - 0.5)
             loc_l.append(torch.cat((boundary_pool(self.loc_level(loc), regions), loc), dim=1))
             cls_l.append(torch.cat((boundary_pool(self.cls_level(cls), regions), cls), dim=1))
         loc_feat = self.loc_fuse(torch.cat((torch.cat(loc_l, dim=2), loc_a), dim=1))
