@@ -11,18 +11,24 @@ from pytal.config import (Config, ConfigError, DatasetConfig, EvalConfig, TrainC
                           save_config)
 from pytal.evaluation.thresholds import ACTIVITYNET_TIOU, EPIC_TIOU, THUMOS14_TIOU
 from pytal.models.cltdr_gmg import CLTDRGMGConfig
+from pytal.models.talmts import TALMTSConfig
+
+#: THUMOS14 as TAL-MTS reports it: tIoU 0.1 to 0.7.
+TALMTS_THUMOS_TIOU = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 PACKAGED = {"cltdr_gmg_small": THUMOS14_TIOU, "cltdr_gmg_thumos": THUMOS14_TIOU,
-            "cltdr_gmg_anet": ACTIVITYNET_TIOU}
+            "cltdr_gmg_anet": ACTIVITYNET_TIOU, "talmts_small": TALMTS_THUMOS_TIOU,
+            "talmts_thumos": TALMTS_THUMOS_TIOU, "talmts_anet": ACTIVITYNET_TIOU}
 
 
 def test_every_packaged_config_is_listed_and_typed():
     assert sorted(PACKAGED) == packaged_configs()
     for name in PACKAGED:
         cfg = load_config(name)
-        assert isinstance(cfg, Config) and isinstance(cfg.model, CLTDRGMGConfig)
+        model = CLTDRGMGConfig if name.startswith("cltdr_gmg") else TALMTSConfig
+        assert isinstance(cfg, Config) and isinstance(cfg.model, model)
         assert isinstance(cfg.dataset, DatasetConfig) and isinstance(cfg.train, TrainConfig)
-        assert isinstance(cfg.eval, EvalConfig) and cfg.model.name == "cltdr_gmg"
+        assert isinstance(cfg.eval, EvalConfig) and cfg.model.name == name.rsplit("_", 1)[0]
 
 
 @pytest.mark.parametrize("name", sorted(PACKAGED))

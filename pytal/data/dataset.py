@@ -198,10 +198,14 @@ class FeatureDataset(Dataset):
                 f"implies about {expected} (tolerance {self.length_tolerance:.0%}); check "
                 "feat_stride / num_frames / fps, or pass length_tolerance=None")
 
+    def read(self, path: str) -> torch.Tensor:
+        """(C, T) float32 inputs of one video from its file (subclasses read other layouts)."""
+        return load_features(path)
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         video = self.videos[index]
         path = self.path(video.video_id)
-        feats = load_features(path)
+        feats = self.read(path)
         if self.input_dim is not None and feats.shape[0] != self.input_dim:
             raise ValueError(f"feature file {path}: {feats.shape[0]} channels, expected "
                              f"input_dim={self.input_dim}")
