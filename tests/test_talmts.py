@@ -184,11 +184,14 @@ def test_refined_classification_needs_tiou_above_threshold():
     args = dict(positions=torch.tensor([2.0]), strides=torch.tensor([4.0]),
                 valid=torch.tensor([[True]]), cls_targets=torch.tensor([[[1.0]]]),
                 reg_targets=torch.tensor([[[0.5, 1.5]]]), refined_offsets=torch.zeros(1, 1, 2),
-                refined_logits=torch.tensor([[[0.7]]]), quality=torch.zeros(1, 1), alpha=1.0,
+                refined_logits=torch.tensor([[[0.7]]]), quality=torch.full((1, 1), 0.4), alpha=1.0,
                 beta=1.0, refine_iou=0.5, cls_logits=torch.zeros(1, 1, 1))
     poor = talmts_losses(distances=torch.tensor([[[0.5, 0.5]]]), **args)   # IoU 1/8
     assert float(poor["cls_refined"]) == pytest.approx(_focal(0.7, 0), rel=1e-5)
-    assert float(poor["quality"]) == 0.0
+    # the quality still learns the (poor) IoU of every coarse positive, as AFSD's BCE does
+    p, q = 1 / (1 + math.exp(-0.4)), 1 / 8
+    assert float(poor["quality"]) == pytest.approx(-(q * math.log(p) + (1 - q) * math.log(1 - p)),
+                                                   rel=1e-5)
 
 
 # ---------------------------------------------------------------- sliding windows

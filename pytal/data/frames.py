@@ -90,7 +90,7 @@ class FrameClipDataset(FeatureDataset):
             y, x = self._draw(h - size + 1), self._draw(w - size + 1)
         else:
             y, x = (h - size) // 2, (w - size) // 2
-        clip = torch.from_numpy(np.ascontiguousarray(frames[:, y:y + size, x:x + size]))
+        clip = torch.from_numpy(np.array(frames[:, y:y + size, x:x + size]))
         if self.training and self._draw(2):
             clip = clip.flip(2)
             if clip.shape[-1] == 5:

@@ -41,8 +41,9 @@ def talmts_losses(*, cls_logits: torch.Tensor, distances: torch.Tensor, position
 
     Coarse positives (N^c): points inside a ground truth; refined positives (N^r): coarse
     positives whose proposal has tIoU > ``refine_iou`` with its ground truth. Focal losses are
-    summed over valid positions and divided by N^c / N^r; GIoU and smooth L1 are averaged over
-    the coarse positives, BCE over the refined positives.
+    summed over valid positions and divided by N^c / N^r; GIoU, smooth L1 and the BCE of the
+    quality against the refined proposal's IoU are averaged over the coarse positives (as
+    AFSD's losses are).
     """
     positive = (cls_targets.sum(-1) > 0) & valid
     n_c = max(int(positive.sum()), 1)
@@ -72,8 +73,8 @@ def talmts_losses(*, cls_logits: torch.Tensor, distances: torch.Tensor, position
     d = (coarse_d[:, 1] - coarse_d[:, 0])[:, None]
     refined = coarse_d + 0.5 * d * offsets.detach()
     iou_r = segment_iou(refined, gt)
-    bce = F.binary_cross_entropy_with_logits(quality[positive][good].float(), iou_r[good].float(),
-                                             reduction="sum") / n_r
+    bce = F.binary_cross_entropy_with_logits(quality[positive].float(), iou_r.float(),
+                                             reduction="sum") / n_c
     loss = cls_c + cls_r + alpha * (loc_c + loc_r) + beta * bce
     return {"loss": loss, "cls_coarse": cls_c, "cls_refined": cls_r, "loc_coarse": loc_c,
             "loc_refined": loc_r, "quality": bce}
