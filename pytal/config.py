@@ -87,14 +87,22 @@ class DatasetConfig:
     crop_ratio: Optional[tuple[float, float]] = None
     force_upsampling: bool = False
     resize_length: Optional[int] = None
+    frame_dir: str = ""
+    flow_dir: str = ""
+    frame_fps: Optional[float] = None
+    frame_crop: Optional[int] = None
 
     def __post_init__(self) -> None:
+        if self.flow_dir and not self.frame_dir:
+            raise _fail("dataset.frame_dir", "set when dataset.flow_dir is", self.frame_dir)
+        if self.frame_crop is not None and self.frame_crop < 1:
+            raise _fail("dataset.frame_crop", "an integer >= 1 or null", self.frame_crop)
         for key in ("input_dim", "num_classes", "max_seq_len"):
             if getattr(self, key) < 1:
                 raise _fail(f"dataset.{key}", "an integer >= 1", getattr(self, key))
         if self.resize_length is not None and self.resize_length < 1:
             raise _fail("dataset.resize_length", "an integer >= 1 or null", self.resize_length)
-        for key in ("feat_stride", "num_frames", "default_fps"):
+        for key in ("feat_stride", "num_frames", "default_fps", "frame_fps"):
             value = getattr(self, key)
             if value is not None and not value > 0:
                 raise _fail(f"dataset.{key}", "a number > 0 or null", value)

@@ -12,11 +12,16 @@ from pytal.config import (Config, ConfigError, DatasetConfig, EvalConfig, TrainC
 from pytal.evaluation.thresholds import ACTIVITYNET_TIOU, EPIC_TIOU, THUMOS14_TIOU
 from pytal.models.cltdr_gmg import CLTDRGMGConfig
 from pytal.models.seqattnet import SeqAttNetConfig
+from pytal.models.talmts import TALMTSConfig
+
+#: THUMOS14 as TAL-MTS reports it: tIoU 0.1 to 0.7.
+TALMTS_THUMOS_TIOU = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
 PACKAGED = {"cltdr_gmg_small": THUMOS14_TIOU, "cltdr_gmg_thumos": THUMOS14_TIOU,
             "cltdr_gmg_anet": ACTIVITYNET_TIOU, "seqattnet_anet": ACTIVITYNET_TIOU,
-            "seqattnet_small": ACTIVITYNET_TIOU}
-MODEL_CONFIGS = {"cltdr_gmg": CLTDRGMGConfig, "seqattnet": SeqAttNetConfig}
+            "seqattnet_small": ACTIVITYNET_TIOU, "talmts_small": TALMTS_THUMOS_TIOU,
+            "talmts_thumos": TALMTS_THUMOS_TIOU, "talmts_anet": ACTIVITYNET_TIOU}
+MODEL_CONFIGS = {"cltdr_gmg": CLTDRGMGConfig, "seqattnet": SeqAttNetConfig, "talmts": TALMTSConfig}
 
 
 def test_every_packaged_config_is_listed_and_typed():

@@ -228,10 +228,15 @@ class FeatureDataset(Dataset):
                 f"implies about {expected} (tolerance {self.length_tolerance:.0%}); check "
                 "feat_stride / num_frames / fps, or pass length_tolerance=None")
 
+    def read(self, path: str) -> torch.Tensor:
+        """(C, T) float32 inputs of one video from its file, checked against ``input_dim``
+        (subclasses read other layouts)."""
+        return load_features(path, channels=self.input_dim)
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         video = self.videos[index]
         path = self.path(video.video_id)
-        feats = load_features(path, channels=self.input_dim)
+        feats = self.read(path)
         self._check_length(video, feats.shape[1], path)
         if self.resize_length is not None:
             feats = resize_features(feats, self.resize_length)

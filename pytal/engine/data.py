@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, Sampler
 from pytal.data.collate import collate
 from pytal.config import Config
 from pytal.data.dataset import FeatureDataset
+from pytal.data.frames import FrameClipDataset
 
 __all__ = ["build_dataset", "train_loader"]
 
@@ -19,9 +20,13 @@ def build_dataset(cfg: Config, split: str, *,
     """``split="train"``: ``dataset.train_subset`` with training crops (``max_seq_len``,
     ``trunc_thresh``, ``crop_ratio``; ``generator`` draws them); ``split="val"``:
     ``dataset.val_subset``, whole videos. ``dataset.force_upsampling`` (or ``resize_length``)
-    resizes every video to ``max_seq_len`` (or that many) steps."""
+    resizes every video to ``max_seq_len`` (or that many) steps. ``dataset.frame_dir`` set:
+    frame videos (:class:`~pytal.data.frames.FrameClipDataset`)."""
     if split not in ("train", "val"):
         raise ValueError(f"build_dataset: split must be 'train' or 'val', got {split!r}")
+    if cfg.dataset.frame_dir:
+        return FrameClipDataset.from_config(cfg.dataset, training=split == "train",
+                                            generator=generator)
     return FeatureDataset.from_config(cfg.dataset, training=split == "train",
                                       generator=generator)
 

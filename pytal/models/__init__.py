@@ -15,6 +15,7 @@ from pytal.models.protocol import Detector, ModelConfig
 from pytal.models.registry import build_model, model_class, register_model, registered_models
 from pytal.models.cltdr_gmg.model import CLTDRGMG  # registers "cltdr_gmg"
 from pytal.models.seqattnet.model import SeqAttNet  # registers "seqattnet"
+from pytal.models.talmts.model import TALMTS  # registers "talmts"
 
-__all__ = ["CLTDRGMG", "Detector", "SeqAttNet", "ModelConfig", "build_model", "model_class",
+__all__ = ["CLTDRGMG", "Detector", "ModelConfig", "SeqAttNet", "TALMTS", "build_model", "model_class",
            "register_model", "registered_models"]
