@@ -45,7 +45,8 @@ def test_packaged_config_builds_and_runs(name):
     assert cfg.eval.tiou_thresholds == BENCHMARK_TIOU[cfg.dataset.name]
     levels = cfg.model.num_levels
     small = load_config(name, {"model.embd_dim": 16, "model.fpn_dim": 16, "model.head_dim": 8,
-                               "model.gmg_mlp_dim": 16, "dataset.max_seq_len": 2 ** levels})
+                               "model.gmg_mlp_dim": 16, "dataset.max_seq_len": 2 ** levels,
+                               "eval.pre_nms_topk": 100, "eval.max_seg_num": 50})
     assert small.model.backbone_arch == cfg.model.backbone_arch
     assert small.model.regression_range == cfg.model.regression_range
     torch.manual_seed(0)
