@@ -29,7 +29,7 @@ def test_every_packaged_config_is_listed_and_typed():
     assert sorted(PACKAGED) == packaged_configs()
     for name in PACKAGED:
         cfg = load_config(name)
-        model = name.rsplit("_", 1)[0]
+        model = next(m for m in MODEL_CONFIGS if name.startswith(m + "_"))
         assert isinstance(cfg, Config) and isinstance(cfg.model, MODEL_CONFIGS[model])
         assert isinstance(cfg.dataset, DatasetConfig) and isinstance(cfg.train, TrainConfig)
         assert isinstance(cfg.eval, EvalConfig) and cfg.model.name == model
