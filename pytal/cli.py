@@ -88,7 +88,7 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--tiou", default=None, metavar="SPEC",
                         help="tIoU thresholds: start:stop:step, comma-separated values, or a preset "
                              "(thumos14 = 0.3:0.7:0.1, activitynet = 0.5:0.95:0.05, epic = "
-                             "0.1:0.5:0.1). Default: with --ckpt the config's eval.tiou_thresholds; "
+                             "0.1:0.5:0.1, multithumos = 0.1:0.9:0.1, hacs = 0.5:0.95:0.05). Default: with --ckpt the config's eval.tiou_thresholds; "
                              "with --gt the preset of --dataset, else of the GT file's name "
                              "(thumos14.json, activitynet13.json.gz, ...), else thumos14")
     parser.add_argument("--dataset", metavar="NAME",
@@ -145,7 +145,7 @@ def gt_tiou_thresholds(gt: str, dataset: Optional[str]) -> list[float]:
         preset = dataset_tiou_thresholds(dataset)
         if preset is None:
             raise CommandError(f"--dataset {dataset!r}: no tIoU preset for that name (thumos*, "
-                               "activitynet* / anet*, epic*); give --tiou")
+                               "multithumos*, activitynet* / anet*, epic*, hacs*); give --tiou")
         return list(preset)
     return list(dataset_tiou_thresholds(os.path.basename(gt)) or THUMOS14_TIOU)
 
@@ -162,7 +162,7 @@ def _eval_checkpoint(args: argparse.Namespace) -> int:
     thresholds = parse_tiou_thresholds(args.tiou) if args.tiou is not None else \
         list(cfg.eval.tiou_thresholds)
     result = evaluate(cfg.dataset.annotation_file, detections, subset=subset,
-                      tiou_thresholds=thresholds)
+                      tiou_thresholds=thresholds, label_space=cfg.dataset.label_space)
     print(format_result(result, title=f"{args.ckpt} on subset {subset!r}",
                         per_class=args.per_class))
     if args.json:

@@ -65,7 +65,9 @@ class DatasetConfig:
     """``dataset.*``: where the features and annotations are and how videos become inputs.
 
     Units: ``feat_stride`` / ``num_frames`` in frames, ``max_seq_len`` / ``resize_length`` in
-    feature steps, ``trunc_thresh`` and ``crop_ratio`` as fractions.
+    feature steps, ``trunc_thresh`` and ``crop_ratio`` as fractions. ``label_space``: which
+    labelling of an annotation file with several to use (EPIC-KITCHENS-100's ``verb`` /
+    ``noun``), null for files with one.
     """
 
     SECTION: ClassVar[str] = "dataset"
@@ -91,12 +93,16 @@ class DatasetConfig:
     flow_dir: str = ""
     frame_fps: Optional[float] = None
     frame_crop: Optional[int] = None
+    label_space: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.flow_dir and not self.frame_dir:
             raise _fail("dataset.frame_dir", "set when dataset.flow_dir is", self.frame_dir)
         if self.frame_crop is not None and self.frame_crop < 1:
             raise _fail("dataset.frame_crop", "an integer >= 1 or null", self.frame_crop)
+        if self.label_space is not None and not self.label_space:
+            raise _fail("dataset.label_space", "a label space name (e.g. verb, noun) or null",
+                        self.label_space)
         for key in ("input_dim", "num_classes", "max_seq_len"):
             if getattr(self, key) < 1:
                 raise _fail(f"dataset.{key}", "an integer >= 1", getattr(self, key))
@@ -483,7 +489,7 @@ def config_from_dict(raw: Mapping[str, Any], overrides: Overrides = (), *,
         if preset is None:
             raise ConfigError(f"{source}: eval.tiou_thresholds is not set and dataset.name "
                               f"{dataset.name!r} has no preset (names starting with thumos, "
-                              "activitynet / anet or epic have one)")
+                              "multithumos, activitynet / anet, epic or hacs have one)")
         evaluation = dataclasses.replace(evaluation, tiou_thresholds=tuple(preset))
     cfg = Config(model=read_section(model_class(name).config_class, model_raw, "model", source),
                  dataset=dataset, train=read_section(TrainConfig, raw.get("train") or {},

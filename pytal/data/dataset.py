@@ -61,6 +61,8 @@ class FeatureDataset(Dataset):
         training: crop and clip segments as described in the module docstring.
         max_seq_len, trunc_thresh, crop_ratio: training crops (steps, fraction, (lo, hi)).
         classes: class names to use for label ids when the file has no ``label_id``.
+        label_space: the labelling to read from a file with several (EPIC-KITCHENS-100's
+            ``"verb"`` / ``"noun"``; :mod:`pytal.io.annotations`).
         input_dim: expected feature channels C (checked on load) or ``None``.
         length_tolerance: allowed relative difference between a file's length and the one
             implied by the duration (``None`` disables the check; 1 step of slack is added).
@@ -83,7 +85,8 @@ class FeatureDataset(Dataset):
                  trunc_thresh: float = 0.5, crop_ratio: Optional[Sequence[float]] = None,
                  classes: Optional[Sequence[str]] = None, input_dim: Optional[int] = None,
                  length_tolerance: Optional[float] = 0.1, skip_missing: bool = False,
-                 generator: Optional[torch.Generator] = None) -> None:
+                 generator: Optional[torch.Generator] = None,
+                 label_space: Optional[str] = None) -> None:
         if resize_length is None and (feat_stride is None or num_frames is None):
             raise ValueError("feat_stride and num_frames are required unless resize_length is "
                              f"set; got feat_stride={feat_stride!r}, num_frames={num_frames!r}")
@@ -111,7 +114,7 @@ class FeatureDataset(Dataset):
         self.length_tolerance = length_tolerance
         self.generator = generator
 
-        self.annotations: Annotations = load_annotations(annotation_file)
+        self.annotations: Annotations = load_annotations(annotation_file, label_space=label_space)
         self.class_names, self.label_source = resolve_labels(self.annotations, classes)
         self._label_index = {n: i for i, n in enumerate(self.class_names) if n}
         self.subsets = [subset] if isinstance(subset, str) else list(subset)
@@ -170,7 +173,8 @@ class FeatureDataset(Dataset):
                    max_seq_len=dataset.max_seq_len if training else None,
                    trunc_thresh=dataset.trunc_thresh,
                    crop_ratio=dataset.crop_ratio if training else None,
-                   input_dim=dataset.input_dim, generator=generator)
+                   input_dim=dataset.input_dim, generator=generator,
+                   label_space=dataset.label_space)
 
     @property
     def num_classes(self) -> int:

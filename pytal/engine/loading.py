@@ -23,7 +23,7 @@ def class_names_of(cfg: Config, ckpt: Optional[dict] = None) -> list[str]:
     path = cfg.dataset.annotation_file
     if path and os.path.isfile(path):
         from pytal.data.annotations import load_annotations, resolve_labels
-        names, _ = resolve_labels(load_annotations(path))
+        names, _ = resolve_labels(load_annotations(path, label_space=cfg.dataset.label_space))
         if len(names) >= num:
             return [n or str(i) for i, n in enumerate(names)]
     return [str(i) for i in range(num)]

@@ -331,7 +331,8 @@ class Trainer:
         if self.dist.is_main:
             data = self.cfg.dataset
             metrics = evaluate(data.annotation_file, detections, subset=data.val_subset,
-                               tiou_thresholds=list(self.cfg.eval.tiou_thresholds))
+                               tiou_thresholds=list(self.cfg.eval.tiou_thresholds),
+                               label_space=data.label_space)
             if "proposals" in detections:           # a model with a proposal stage
                 from pytal.evaluation import evaluate_proposals
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import warnings
 from itertools import chain
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -41,8 +41,8 @@ UNKNOWN_VIDEO_MODES = ("false_positive", "ignore")
 class _GroundTruth:
     """The subset's instances as arrays: ``video`` / ``label`` indices, ``segments`` (G, 2) s."""
 
-    def __init__(self, source: PathOrDict, subset: str) -> None:
-        table = load_instances(source, subset)
+    def __init__(self, source: PathOrDict, subset: str, label_space: Optional[str] = None) -> None:
+        table = load_instances(source, subset, label_space)
         self.video_index = dict(zip(table.video_ids, range(len(table.video_ids))))
         self.labels = sorted(set(table.labels))
         if not self.labels:
@@ -87,7 +87,8 @@ class _Predictions:
 
 
 def evaluate(ground_truth: PathOrDict, predictions: PathOrDict, *, subset: str,
-             tiou_thresholds: ThresholdSpec, unknown_videos: str = "false_positive") -> dict[str, Any]:
+             tiou_thresholds: ThresholdSpec, unknown_videos: str = "false_positive",
+             label_space: Optional[str] = None) -> dict[str, Any]:
     """Detection mAP of a submission against ActivityNet-style ground truth.
 
     Args:
@@ -100,6 +101,8 @@ def evaluate(ground_truth: PathOrDict, predictions: PathOrDict, *, subset: str,
             0.3:0.7:0.1, ``"activitynet"``: 0.5:0.95:0.05).
         unknown_videos: ``"false_positive"`` (the official behaviour) or ``"ignore"`` for
             detections of videos outside ``subset``.
+        label_space: the labelling to evaluate, for a file with several (``"verb"`` /
+            ``"noun"`` of EPIC-KITCHENS-100; :mod:`pytal.io.annotations`).
 
     Returns:
         ``{"tiou_thresholds": [R floats], "mAP": [R floats], "average_mAP": float,
@@ -108,7 +111,7 @@ def evaluate(ground_truth: PathOrDict, predictions: PathOrDict, *, subset: str,
     if unknown_videos not in UNKNOWN_VIDEO_MODES:
         raise ValueError(f"unknown_videos must be one of {UNKNOWN_VIDEO_MODES}, got {unknown_videos!r}")
     thresholds = np.asarray(parse_tiou_thresholds(tiou_thresholds), dtype=np.float64)
-    gt = _GroundTruth(ground_truth, subset)
+    gt = _GroundTruth(ground_truth, subset, label_space)
     pred = _Predictions(predictions, gt, unknown_videos)
     ap = average_precision(gt, pred, thresholds)                      # (R, K)
     m_ap = ap.mean(axis=1)

@@ -11,17 +11,23 @@ THUMOS14_TIOU = (0.3, 0.4, 0.5, 0.6, 0.7)
 ACTIVITYNET_TIOU = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 #: EPIC-Kitchens protocol: 0.1, 0.2, ..., 0.5.
 EPIC_TIOU = (0.1, 0.2, 0.3, 0.4, 0.5)
+#: MultiTHUMOS protocol: 0.1, 0.2, ..., 0.9.
+MULTITHUMOS_TIOU = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: HACS protocol: ActivityNet's, 0.5, 0.55, ..., 0.95.
+HACS_TIOU = ACTIVITYNET_TIOU
 
 PRESETS = {"thumos14": THUMOS14_TIOU, "thumos": THUMOS14_TIOU,
-           "activitynet": ACTIVITYNET_TIOU, "anet": ACTIVITYNET_TIOU, "epic": EPIC_TIOU}
+           "activitynet": ACTIVITYNET_TIOU, "anet": ACTIVITYNET_TIOU, "epic": EPIC_TIOU,
+           "multithumos": MULTITHUMOS_TIOU, "hacs": HACS_TIOU}
 
 
 def dataset_tiou_thresholds(name: Optional[str]) -> Optional[tuple[float, ...]]:
     """The preset of a dataset name: names starting with ``thumos`` -> THUMOS14's,
-    ``activitynet`` or ``anet`` -> ActivityNet's, ``epic`` -> EPIC-Kitchens'
-    (case-insensitive, e.g. ``thumos14_synthetic``, ``activitynet13``); else None."""
+    ``multithumos`` -> MultiTHUMOS', ``activitynet`` or ``anet`` -> ActivityNet's, ``epic`` ->
+    EPIC-Kitchens', ``hacs`` -> HACS' (case-insensitive, e.g. ``thumos14_synthetic``,
+    ``activitynet13``, ``epic_kitchens_100``); else None."""
     text = (name or "").strip().lower()
-    for prefix in ("thumos", "activitynet", "anet", "epic"):
+    for prefix in ("thumos", "multithumos", "activitynet", "anet", "epic", "hacs"):
         if text.startswith(prefix):
             return PRESETS[prefix]
     return None

@@ -10,6 +10,12 @@ ActionFormer-style code all use it; ``docs/data.md`` describes it)::
 
 Multi-label annotations may give ``"label"`` (and ``"label_id"``) as lists: such an annotation
 becomes one row per label with the same segment. Overlapping segments are kept as they are.
+
+Label spaces: a file may hold several labellings of the same segments (EPIC-KITCHENS-100's verb
+and noun) as objects keyed by space, ``"label": {"verb": "open", "noun": "door"}`` (and
+``"label_id": {"verb": 3, "noun": 8}``); ``label_space="verb"`` reads that space's value (a
+string or a list, as above) in place of ``label`` / ``label_id``. Reading such a file without a
+``label_space``, or a space an annotation lacks, is an :class:`AnnotationError`.
 Which label id each name gets is :func:`pytal.data.resolve_labels`'s job.
 """
 from __future__ import annotations
@@ -79,7 +85,8 @@ class Annotations:
 
 
 def load_annotations(source: PathOrDict, *, require_duration: bool = True,
-                     subsets: Optional[Sequence[str]] = None) -> Annotations:
+                     subsets: Optional[Sequence[str]] = None,
+                     label_space: Optional[str] = None) -> Annotations:
     """Parse and validate an ActivityNet-style annotation file (path or loaded dict).
 
     ``subsets`` restricts parsing to those subsets' videos (unknown names raise as
@@ -87,7 +94,8 @@ def load_annotations(source: PathOrDict, *, require_duration: bool = True,
     field and expected value for anything malformed: no ``database``, a video without
     ``subset``, a non-positive or missing ``duration`` (when ``require_duration``), an
     annotation without ``label`` or whose ``segment`` is not two finite numbers with
-    ``end >= start``.
+    ``end >= start``. ``label_space`` picks one labelling of a file with several (module
+    docstring).
     """
     data, where = read_json(source, what="annotation")
     database = _database(data, where)
@@ -98,7 +106,7 @@ def load_annotations(source: PathOrDict, *, require_duration: bool = True,
             raise AnnotationError(f"{where}: unknown subset {unknown[0]!r}; known subsets: "
                                   f"{sorted(known)}")
     wanted = known if subsets is None else set(subsets)
-    videos = {str(video_id): _parse_video(where, str(video_id), entry, require_duration)
+    videos = {str(video_id): _parse_video(where, str(video_id), entry, require_duration, label_space)
               for video_id, entry in database.items() if entry["subset"] in wanted}
     return Annotations(source=where, videos=videos)
 
@@ -121,7 +129,7 @@ class InstanceTable:
     labels: list[str]
 
 
-def load_instances(source: PathOrDict, subset: str) -> InstanceTable:
+def load_instances(source: PathOrDict, subset: str, label_space: Optional[str] = None) -> InstanceTable:
     """The instances of ``subset`` of an annotation file; an unknown subset raises, listing the
     known ones.
 
@@ -131,11 +139,12 @@ def load_instances(source: PathOrDict, subset: str) -> InstanceTable:
     file is no error here.
 
     The compiled walker (:mod:`pytal.io.json_tables`) reads plain files; this function's
-    Python loop is the specification, and runs for anything else.
+    Python loop is the specification, and runs for anything else (and for ``label_space``,
+    which picks one labelling of a file with several, as :func:`load_annotations`).
     """
     data, where = read_json(source, what="annotation")
     database = _database(data, where)
-    found = json_tables.instance_table(database, subset)
+    found = json_tables.instance_table(database, subset) if label_space is None else None
     if found is not None:
         video_ids, video, segments, labels = found
         return InstanceTable(source=where, video_ids=video_ids, video=video, segments=segments,
@@ -152,11 +161,11 @@ def load_instances(source: PathOrDict, subset: str) -> InstanceTable:
             continue
         before = len(labels)
         for k, ann in enumerate(_annotation_list(where, video_id, entry)):
-            if _plain_annotation(ann):        # fast path for the common case
+            if label_space is None and _plain_annotation(ann):     # fast path, common case
                 coords += ann["segment"]
                 labels.append(ann["label"])
                 continue
-            for seg, label, _ in _parse_annotation(where, str(video_id), k, ann):
+            for seg, label, _ in _parse_annotation(where, str(video_id), k, ann, label_space):
                 coords += seg
                 labels.append(label)
         video_ids.append(str(video_id))
@@ -208,7 +217,8 @@ def _positive_number(value: Any) -> Optional[float]:
     return float(value) if _is_number(value) and value > 0 else None
 
 
-def _parse_video(where: str, video_id: str, entry: dict, require_duration: bool) -> VideoAnnotation:
+def _parse_video(where: str, video_id: str, entry: dict, require_duration: bool,
+                 label_space: Optional[str] = None) -> VideoAnnotation:
     duration = entry.get("duration")
     if duration is not None or require_duration:
         duration = _positive_number(duration)
@@ -226,7 +236,7 @@ def _parse_video(where: str, video_id: str, entry: dict, require_duration: bool)
     names: list[str] = []
     ids: list[Optional[int]] = []
     for k, ann in enumerate(anns):
-        for seg, name, label_id in _parse_annotation(where, video_id, k, ann):
+        for seg, name, label_id in _parse_annotation(where, video_id, k, ann, label_space):
             segments.append(seg)
             names.append(name)
             ids.append(label_id)
@@ -252,9 +262,40 @@ def _plain_annotation(ann: Any) -> bool:
             and type(label) is str and (label_id is None or (type(label_id) is int and label_id >= 0)))
 
 
-def _parse_annotation(where: str, video_id: str, k: int,
-                      ann: Any) -> list[tuple[tuple[float, float], str, Optional[int]]]:
-    """``[((start, end), label_name, label_id or None)]``, one per label of annotation ``k``."""
+def _in_label_space(where: str, video_id: str, k: int, ann: Any, label_space: Optional[str]) -> Any:
+    """Annotation ``k`` with ``label`` / ``label_id`` of ``label_space`` in place of the objects
+    keyed by space; unchanged when it has no spaces and none is asked for."""
+    if not isinstance(ann, dict):
+        return ann
+    label, label_id = ann.get("label"), ann.get("label_id")
+    spaced = isinstance(label, dict)
+    if label_space is None:
+        if spaced:
+            raise AnnotationError(
+                f"{where}: video {video_id!r}, annotation {k}: field 'label' has label spaces "
+                f"{sorted(label)}; choose one (dataset.label_space)")
+        return ann
+    if not spaced or label_space not in label:
+        raise AnnotationError(
+            f"{where}: video {video_id!r}, annotation {k}: field 'label' must be an object with "
+            f"label space {label_space!r}, got {label!r}")
+    picked = dict(ann, label=label[label_space])
+    picked.pop("label_id", None)
+    if label_id is not None:
+        if not isinstance(label_id, dict) or label_space not in label_id:
+            raise AnnotationError(
+                f"{where}: video {video_id!r}, annotation {k}: field 'label_id' must be an object "
+                f"with label space {label_space!r} like 'label', got {label_id!r}")
+        picked["label_id"] = label_id[label_space]
+    return picked
+
+
+def _parse_annotation(where: str, video_id: str, k: int, ann: Any,
+                      label_space: Optional[str] = None,
+                      ) -> list[tuple[tuple[float, float], str, Optional[int]]]:
+    """``[((start, end), label_name, label_id or None)]``, one per label of annotation ``k``
+    (of ``label_space``, when given)."""
+    ann = _in_label_space(where, video_id, k, ann, label_space)
     if _plain_annotation(ann):
         return [((float(ann["segment"][0]), float(ann["segment"][1])), ann["label"],
                  ann.get("label_id"))]

@@ -107,8 +107,9 @@ from the paper's equations (or where the paper is silent), found by reading it:
    the start/end boundary branches read the plain pyramid ``P_l`` (detached) and are
    class-specific (Cb = num_classes). The RefineHead reads the fused ``f_c`` at every level,
    including the first and last (two-term sums there).
-8. ActivityNet: the release config keeps 768 unresized steps and 6 levels; the paper's
-   setting (192 resized steps, 7 levels) is ``cltdr_gmg_anet``.
+8. ActivityNet: the release config keeps 768 unresized steps and 6 levels
+   (``cltdr_gmg_anet_tsp_release``); the paper's setting (192 resized steps, 7 levels) is
+   ``cltdr_gmg_anet``. Packaged configs per benchmark: ``docs/benchmarks.md``.
 """
 from __future__ import annotations
 

@@ -1,0 +1,301 @@
+"""pytal's CLTDR-GMG ``release`` variant against the authors' public code, per public config.
+
+    python -m benchmarks.release_parity --release /path/to/CLTDR-GMG [--configs thumos_i3d_focalloss ...]
+                                        [--seed 0] [--weight-noise 0.05] [--small]
+
+``--release`` is a checkout of github.com/LiQiang0307/CLTDR-GMG (never part of pytal) whose
+``libs/utils`` holds its compiled ``nms_1d_cpu`` (``cd libs/utils && python setup.py
+build_ext --inplace``); without its training dependencies (pandas, ...) only its
+``libs/utils/nms.py`` is loaded from ``libs/utils``. For each public config (``configs/<name>.yaml``) and the packaged pytal
+config that follows it (:data:`PACKAGED`):
+
+1. the hyper-parameters of the two configs are compared key by key (:data:`MODEL_KEYS`, ...);
+2. the public code's model is built from its config, its random initial weights are perturbed
+   (every parameter + ``N(0, weight_noise)``, so that the zero-initialised branches count),
+   converted with ``pytal.models.cltdr_gmg.convert_release_checkpoint`` and loaded strictly
+   into pytal's model of the packaged config with ``model.variant=release``;
+3. training losses on the same random batch of two videos (random features, random segments
+   in feature steps, one segment labelled twice: multi-label) are compared, with the
+   stochastic parts off on both sides (``input_noise`` 0, drop-path 0);
+4. detections (public code: one video per call, its Soft-NMS; pytal: ``detect``) of each video:
+   the same count, and each of the public code's ``--top`` best detections found in pytal's
+   with the same label, boundaries (seconds) and score within ``--atol`` (matching rather than
+   sorting: the order and cut-off of near-equal scores depend on rounding).
+
+``--small`` shrinks the channel widths of both sides to 64 (the structure stays). Prints one
+line per config and a summary; exit status 1 when any config disagrees.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import math
+import os
+import sys
+import time
+import types
+from typing import Any, Optional
+
+import torch
+
+from pytal.bench import load_average
+from pytal.config import load_config
+from pytal.models import build_model
+from pytal.models.cltdr_gmg import convert_release_checkpoint
+
+#: public config (configs/<name>.yaml) -> the packaged pytal config that follows it.
+PACKAGED = {
+    "thumos_i3d_focalloss": "cltdr_gmg_thumos",
+    "thumos_videomae": "cltdr_gmg_thumos_videomae",
+    "thumos_intervideo_vflloss": "cltdr_gmg_thumos_internvideo2",
+    "multithumos_i3d": "cltdr_gmg_multithumos_i3d",
+    "multithumos_i3d_rgb_only_focalloss": "cltdr_gmg_multithumos_i3d_rgb",
+    "multithumos_videomae_vflloss": "cltdr_gmg_multithumos_videomae",
+    "epic_slowfast_verb_vflloss": "cltdr_gmg_epic_slowfast_verb",
+    "epic_slowfast_noun_focalloss": "cltdr_gmg_epic_slowfast_noun",
+    "anet_tsp": "cltdr_gmg_anet_tsp_release",
+    "hacs_i3d_focalloss": "cltdr_gmg_hacs_i3d",
+    "hacs_slowfast_focalloss": "cltdr_gmg_hacs_slowfast",
+}
+#: public ``model`` / ``train_cfg`` key -> pytal ``model`` key.
+MODEL_KEYS = {
+    "backbone_arch": "backbone_arch", "scale_factor": "scale_factor", "regression_range": "regression_range",
+    "n_sgp_win_size": "gmg_kernel_size", "embd_kernel_size": "embd_kernel_size", "embd_dim": "embd_dim",
+    "embd_with_ln": "embd_with_ln", "fpn_dim": "fpn_dim", "fpn_with_ln": "fpn_with_ln", "head_dim": "head_dim",
+    "head_kernel_size": "head_kernel_size", "boudary_kernel_size": "boundary_kernel_size",
+    "head_num_layers": "head_num_layers", "head_with_ln": "head_with_ln",
+    "max_buffer_len_factor": "max_buffer_len_factor", "use_abs_pe": "use_abs_pe",
+    "downsample_type": "downsample_type", "k": "gmg_k", "init_conv_vars": "gmg_init_conv_vars",
+    "num_bins": "num_bins", "iou_weight_power": "iou_weight_power", "input_noise": "input_noise",
+    "sgp_mlp_dim": "gmg_mlp_dim",
+}
+TRAIN_CFG_KEYS = {
+    "center_sample": "center_sample", "center_sample_radius": "center_sample_radius",
+    "loss_weight": "loss_weight", "cls_prior_prob": "cls_prior_prob", "init_loss_norm": "init_loss_norm",
+    "head_empty_cls": "head_empty_cls", "dropout": "dropout", "droppath": "droppath",
+    "label_smoothing": "label_smoothing",
+}
+DATASET_KEYS = ("num_classes", "input_dim", "feat_stride", "num_frames", "default_fps", "trunc_thresh",
+                "crop_ratio", "max_seq_len", "force_upsampling")
+EVAL_KEYS = ("pre_nms_thresh", "pre_nms_topk", "iou_threshold", "min_score", "max_seg_num", "nms_method",
+             "nms_sigma", "duration_thresh", "multiclass_nms", "voting_thresh")
+OPT_KEYS = {"learning_rate": "lr", "weight_decay": "weight_decay", "warmup_epochs": "warmup_epochs",
+            "eta_min": "eta_min"}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def config_differences(public: dict, cfg: Any) -> list[str]:
+    """``section.key: public != pytal`` for every hyper-parameter the two configs disagree on."""
+    out = []
+    pairs = [(f"model.{k}", public["model"][k], getattr(cfg.model, v)) for k, v in MODEL_KEYS.items()]
+    pairs += [(f"train_cfg.{k}", public["train_cfg"][k], getattr(cfg.model, v))
+              for k, v in TRAIN_CFG_KEYS.items()]
+    pairs += [(f"dataset.{k}", public["dataset"][k], getattr(cfg.dataset, k)) for k in DATASET_KEYS]
+    pairs += [(f"test_cfg.{k}", public["test_cfg"][k], getattr(cfg.eval, k)) for k in EVAL_KEYS]
+    pairs += [(f"opt.{k}", public["opt"][k], getattr(cfg.train, v)) for k, v in OPT_KEYS.items()]
+    pairs.append(("opt.epochs + warmup_epochs", public["opt"]["epochs"] + public["opt"]["warmup_epochs"],
+                  cfg.train.epochs))
+    pairs.append(("loader.batch_size", public["loader"]["batch_size"], cfg.train.batch_size))
+    pairs.append(("train_cfg.clip_grad_l2norm", public["train_cfg"]["clip_grad_l2norm"],
+                  cfg.train.clip_grad_l2norm))
+    for key, a, b in pairs:
+        if key == "model.sgp_mlp_dim" and b is None:
+            b = 4 * cfg.model.embd_dim
+        if not _same(a, b):
+            out.append(f"{key}: {a!r} != {b!r}")
+    return out
+
+
+def import_release(path: str) -> tuple[Any, Any]:
+    """``(load_config, make_meta_arch)`` of the public code at ``path``."""
+    path = os.path.abspath(path)
+    for p in (path, os.path.join(path, "libs", "utils")):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    try:
+        import libs.utils  # noqa: F401  (needs the public code's training dependencies)
+    except ImportError:
+        # the models need only its batched_nms: load libs/utils/nms.py on its own as libs.utils
+        import libs
+        utils = types.ModuleType("libs.utils")
+        utils.__path__ = [os.path.join(path, "libs", "utils")]
+        sys.modules["libs.utils"] = libs.utils = utils
+        spec = importlib.util.spec_from_file_location("libs.utils.nms",
+                                                      os.path.join(path, "libs", "utils", "nms.py"))
+        nms = importlib.util.module_from_spec(spec)
+        sys.modules["libs.utils.nms"] = nms
+        spec.loader.exec_module(nms)
+        utils.batched_nms = nms.batched_nms
+    from libs.core.config import DEFAULTS, load_config as release_load_config   # noqa: E402
+    from libs.modeling import make_meta_arch                                    # noqa: E402
+
+    def load(name: str) -> dict:
+        return release_load_config(os.path.join(path, "configs", f"{name}.yaml"),
+                                   defaults=copy.deepcopy(DEFAULTS))
+    return load, make_meta_arch
+
+
+def random_videos(cfg: Any, generator: torch.Generator) -> list[dict[str, Any]]:
+    """Two videos: random (C, T) features (T <= max_seq_len) and random segments in feature
+    steps; the first video's first segment appears twice with two labels (multi-label)."""
+    d = cfg.dataset
+    lengths = (d.max_seq_len - 37, d.max_seq_len // 2 + 5)
+    videos = []
+    for i, t in enumerate(lengths):
+        n = 4
+        centre = torch.rand(n, generator=generator) * t
+        width = 2.0 + torch.rand(n, generator=generator) * min(t / 4, 200.0)
+        segs = torch.stack([(centre - width / 2).clamp(min=0), (centre + width / 2).clamp(max=t - 1)], 1)
+        labels = torch.randint(0, d.num_classes, (n,), generator=generator)
+        if i == 0 and d.num_classes > 1:
+            segs = torch.cat([segs, segs[:1]])
+            labels = torch.cat([labels, (labels[:1] + 1) % d.num_classes])
+        fps = 30.0
+        stride = d.feat_stride or 16.0
+        frames = d.num_frames or 16.0
+        videos.append({"video_id": f"v{i}", "feats": torch.randn(d.input_dim, t, generator=generator),
+                       "segments": segs.float(), "labels": labels.long(), "fps": fps,
+                       "duration": (t * stride + frames) / fps, "feat_stride": stride,
+                       "feat_num_frames": frames})
+    return videos
+
+
+def _detections_difference(ref: dict, got: dict, top: int, atol: float) -> tuple[int, int, int, float, float]:
+    """(count ref, count got, how many of ref's ``top`` best detections pytal has with the same
+    label, boundaries within ``atol`` seconds and score within ``atol``, the largest score and
+    boundary differences of those matched). Matching, not sorting: the order and the cut-off
+    of near-equal scores depend on rounding."""
+    def rows(d):
+        segs = torch.as_tensor(d["segments"], dtype=torch.float64).reshape(-1, 2)
+        scores = torch.as_tensor(d["scores"], dtype=torch.float64).reshape(-1)
+        labels = torch.as_tensor(d["labels"]).reshape(-1).long()
+        order = torch.argsort(scores, descending=True, stable=True)
+        return segs[order], scores[order], labels[order]
+    s1, p1, l1 = rows(ref)
+    s2, p2, l2 = rows(got)
+    matched, worst_score, worst_seg = 0, 0.0, 0.0
+    for i in range(min(top, len(p1))):
+        seg_diff = (s2 - s1[i]).abs().amax(dim=1)
+        score_diff = (p2 - p1[i]).abs()
+        ok = (l2 == l1[i]) & (seg_diff <= atol) & (score_diff <= atol)
+        if ok.any():
+            j = int(torch.nonzero(ok)[0])
+            matched += 1
+            worst_score = max(worst_score, float(score_diff[j]))
+            worst_seg = max(worst_seg, float(seg_diff[j]))
+    return len(p1), len(p2), matched, worst_score, worst_seg
+
+
+def compare(name: str, load_release: Any, make_meta_arch: Any, *, seed: int, weight_noise: float,
+            small: bool, top: int, atol: float) -> dict[str, Any]:
+    """One public config against its packaged pytal config; the differences found."""
+    public = load_release(name)
+    overrides = {"model.variant": "release", "model.input_noise": 0.0, "model.droppath": 0.0}
+    cfg = load_config(PACKAGED[name])
+    diffs = config_differences(public, cfg)
+    public["model"]["input_noise"] = 0.0
+    public["model"]["train_cfg"]["droppath"] = 0.0
+    if small:
+        for key in ("embd_dim", "fpn_dim", "head_dim", "sgp_mlp_dim"):
+            public["model"][key] = 64
+        overrides.update({"model.embd_dim": 64, "model.fpn_dim": 64, "model.head_dim": 64,
+                          "model.gmg_mlp_dim": 64})
+    cfg = load_config(PACKAGED[name], overrides)
+    torch.manual_seed(seed)
+    release = make_meta_arch(public["model_name"], **public["model"])
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for p in release.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * weight_noise)
+    model = build_model(cfg)
+    model.load_state_dict(convert_release_checkpoint(release.state_dict()), strict=True)
+    videos = random_videos(cfg, torch.Generator().manual_seed(seed + 2))
+
+    release.train()
+    model.train()
+    ref = release([dict(v) for v in videos])
+    t = max(v["feats"].shape[1] for v in videos)
+    x = torch.zeros(len(videos), cfg.dataset.input_dim, t)
+    mask = torch.zeros(len(videos), 1, t, dtype=torch.bool)
+    for i, v in enumerate(videos):
+        x[i, :, :v["feats"].shape[1]] = v["feats"]
+        mask[i, :, :v["feats"].shape[1]] = True
+    got = model.losses(x, mask, [v["segments"] for v in videos], [v["labels"] for v in videos])
+    loss_diff = {k: abs(float(ref[r]) - float(got[k].detach())) / max(abs(float(ref[r])), 1e-12)
+                 for k, r in (("loss", "final_loss"), ("cls_loss", "cls_loss"), ("reg_loss", "reg_loss"))}
+    losses = {k: (float(ref[r]), float(got[k].detach()))
+              for k, r in (("loss", "final_loss"), ("cls_loss", "cls_loss"), ("reg_loss", "reg_loss"))}
+
+    release.eval()
+    model.eval()
+    dets = []
+    with torch.no_grad():
+        for v in videos:
+            r = release([dict(v)])[0]
+            meta = {k: v[k] for k in ("video_id", "fps", "duration", "feat_stride", "feat_num_frames")}
+            p = model.detect(v["feats"][None], torch.ones(1, 1, v["feats"].shape[1], dtype=torch.bool), [meta])[0]
+            dets.append(_detections_difference(r, p, top, atol))
+    return {"config_diffs": diffs, "losses": losses, "loss_rel_diff": loss_diff, "detections": dets}
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--release", required=True, metavar="PATH",
+                        help="checkout of the public CLTDR-GMG code (with libs/utils/nms_1d_cpu built)")
+    parser.add_argument("--configs", nargs="*", default=list(PACKAGED), metavar="NAME",
+                        help=f"public config names (default: all of {', '.join(PACKAGED)})")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--weight-noise", type=float, default=0.05)
+    parser.add_argument("--small", action="store_true", help="64-channel layers on both sides")
+    parser.add_argument("--rtol", type=float, default=1e-4, help="losses: relative tolerance")
+    parser.add_argument("--atol", type=float, default=1e-3,
+                        help="detections: score and boundary (seconds) tolerance")
+    parser.add_argument("--top", type=int, default=200,
+                        help="detections: how many of the public code's best must be matched")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.configs if n not in PACKAGED]
+    if unknown:
+        parser.error(f"unknown public config {unknown[0]!r}; known: {', '.join(PACKAGED)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_release, make_meta_arch = import_release(args.release)
+    print(f"load average: {load_average()}; seed {args.seed}, weight noise {args.weight_noise}, "
+          f"{'64-channel' if args.small else 'full-size'} models", flush=True)
+    failed = []
+    for name in args.configs:
+        start = time.perf_counter()
+        res = compare(name, load_release, make_meta_arch, seed=args.seed,
+                      weight_noise=args.weight_noise, small=args.small, top=args.top, atol=args.atol)
+        worst_loss = max(res["loss_rel_diff"].values())
+        counts_ok = all(a == b for a, b, *_ in res["detections"])
+        all_matched = all(m == min(args.top, a) for a, _, m, *_ in res["detections"])
+        worst_score = max(d[3] for d in res["detections"])
+        worst_seg = max(d[4] for d in res["detections"])
+        ok = not res["config_diffs"] and worst_loss <= args.rtol and counts_ok and all_matched
+        if not ok:
+            failed.append(name)
+        losses = ", ".join(f"{k} {a:.6g}/{b:.6g}" for k, (a, b) in res["losses"].items())
+        counts = " ".join(f"{a}/{b}" for a, b, *_ in res["detections"])
+        matched = " ".join(f"{m}/{min(args.top, a)}" for a, _, m, *_ in res["detections"])
+        print(f"{'OK  ' if ok else 'DIFF'} {name} -> {PACKAGED[name]} ({time.perf_counter() - start:.0f} s): "
+              f"config {'same' if not res['config_diffs'] else res['config_diffs']}; losses public/pytal "
+              f"{losses} (max rel diff {worst_loss:.1e}); detections public/pytal {counts}; best "
+              f"{args.top} matched {matched} (max |score| diff {worst_score:.1e}, max |boundary| diff "
+              f"{worst_seg:.1e} s)", flush=True)
+    print(f"{len(args.configs) - len(failed)}/{len(args.configs)} configs agree"
+          + (f"; differ: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
