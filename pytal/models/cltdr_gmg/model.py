@@ -16,6 +16,7 @@ from pytal.models.cltdr_gmg.encoder import GMGEncoder, PyramidNorm
 from pytal.models.cltdr_gmg.heads import ClassificationHead, RefineHead, TridentHead
 from pytal.models.cltdr_gmg.refinement import refine_offsets, refined_logits, refined_scores
 from pytal.models.common.assignment import assign_targets_batch
+from pytal.models.common.inputs import check_feats_and_masks
 from pytal.models.common.decoding import (check_metadata, detections_in_seconds, drop_short,
                                           segments_from_offsets, select_candidates)
 from pytal.models.common.losses import LossNormalizer, branch_losses, positive_entries
@@ -160,22 +161,8 @@ class CLTDRGMG(nn.Module):
     def _prepare(self, feats: torch.Tensor, masks: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         """Check, zero the padding, pad to ``padded_length`` and add the training noise."""
-        c_in = self.input_dim
-        if not isinstance(feats, torch.Tensor) or feats.dim() != 3 or feats.shape[1] != c_in:
-            raise ValueError(f"CLTDRGMG: feats must be a (B, {c_in}, T) float tensor "
-                             f"(dataset.input_dim = {c_in}), got "
-                             f"{tuple(feats.shape) if isinstance(feats, torch.Tensor) else type(feats).__name__}")
-        if not feats.is_floating_point():
-            raise ValueError(f"CLTDRGMG: feats must be floating point, got {feats.dtype}")
+        check_feats_and_masks("CLTDRGMG", feats, masks, self.input_dim)
         b, _, t = feats.shape
-        if (not isinstance(masks, torch.Tensor) or masks.shape != (b, 1, t)
-                or masks.dtype != torch.bool):
-            raise ValueError(f"CLTDRGMG: masks must be a (B, 1, T) = {(b, 1, t)} bool tensor, got "
-                             f"{getattr(masks, 'dtype', type(masks).__name__)} "
-                             f"{tuple(getattr(masks, 'shape', ()))}")
-        if masks.device != feats.device:
-            raise ValueError(f"CLTDRGMG: masks must be on the device of feats ({feats.device}), "
-                             f"got {masks.device}")
         pad = self.padded_length(t) - t
         feats = F.pad(feats.masked_fill(~masks, 0.0), (0, pad))     # padding may hold anything
         masks = F.pad(masks, (0, pad), value=False)

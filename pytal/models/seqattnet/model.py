@@ -9,6 +9,7 @@ from torch import nn
 
 from pytal.data.batch import Batch
 from pytal.models.common import check_metadata, detections_in_seconds, feature_steps_to_seconds
+from pytal.models.common.inputs import check_feats_and_masks
 from pytal.models.registry import register_model
 from pytal.models.seqattnet.amassment import amass
 from pytal.models.seqattnet.boundary_matching import proposal_valid_mask
@@ -98,19 +99,7 @@ class SeqAttNet(nn.Module):
         return amass(source, video, proposals, self.proposal_length)
 
     def _check_input(self, feats: torch.Tensor, masks: torch.Tensor) -> None:
-        c_in = self.input_dim
-        if not isinstance(feats, torch.Tensor) or feats.dim() != 3 or feats.shape[1] != c_in:
-            raise ValueError(f"SeqAttNet: feats must be a (B, {c_in}, T) float tensor "
-                             f"(dataset.input_dim = {c_in}), got "
-                             f"{tuple(feats.shape) if isinstance(feats, torch.Tensor) else type(feats).__name__}")
-        if not feats.is_floating_point():
-            raise ValueError(f"SeqAttNet: feats must be floating point, got {feats.dtype}")
-        b, _, t = feats.shape
-        if (not isinstance(masks, torch.Tensor) or masks.shape != (b, 1, t)
-                or masks.dtype != torch.bool):
-            raise ValueError(f"SeqAttNet: masks must be a (B, 1, T) = {(b, 1, t)} bool tensor, "
-                             f"got {getattr(masks, 'dtype', type(masks).__name__)} "
-                             f"{tuple(getattr(masks, 'shape', ()))}")
+        check_feats_and_masks("SeqAttNet", feats, masks, self.input_dim)
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
