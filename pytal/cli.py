@@ -102,7 +102,8 @@ def add_eval_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--per-class", action="store_true", help="also print the AP of every class")
     parser.add_argument("--ckpt", metavar="CKPT",
                         help="evaluate a trained model on its config's validation subset "
-                             "(dataset.val_subset)")
+                             "(dataset.val_subset); a detector with a proposal stage also "
+                             "gets its proposals' AR@100 and AUC")
     parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
                         help="config overrides for --ckpt (e.g. dataset.feature_dir=/x)")
     add_import_argument(parser)
@@ -153,7 +154,7 @@ def gt_tiou_thresholds(gt: str, dataset: Optional[str]) -> list[float]:
 def _eval_checkpoint(args: argparse.Namespace) -> int:
     from pytal.io.jsonio import write_json
     from pytal.engine import build_dataset, infer_dataset, load_model
-    from pytal.evaluation import evaluate, parse_tiou_thresholds
+    from pytal.evaluation import evaluate_model_detections, parse_tiou_thresholds
 
     model, cfg, names = load_model(args.ckpt, overrides=args.override)
     dataset = build_dataset(cfg, "val")
@@ -161,8 +162,9 @@ def _eval_checkpoint(args: argparse.Namespace) -> int:
     subset = cfg.dataset.val_subset
     thresholds = parse_tiou_thresholds(args.tiou) if args.tiou is not None else \
         list(cfg.eval.tiou_thresholds)
-    result = evaluate(cfg.dataset.annotation_file, detections, subset=subset,
-                      tiou_thresholds=thresholds, label_space=cfg.dataset.label_space)
+    result = evaluate_model_detections(cfg.dataset.annotation_file, detections, subset=subset,
+                                       tiou_thresholds=thresholds,
+                                       label_space=cfg.dataset.label_space)
     print(format_result(result, title=f"{args.ckpt} on subset {subset!r}",
                         per_class=args.per_class))
     if args.json:
@@ -171,12 +173,15 @@ def _eval_checkpoint(args: argparse.Namespace) -> int:
 
 
 def format_result(result: dict, *, title: str = "", per_class: bool = False) -> str:
-    """A readable table of an :func:`~pytal.evaluation.evaluate` result (mAP in %)."""
+    """A readable table of an :func:`~pytal.evaluation.evaluate` result (mAP in %), and the
+    proposal metrics of :func:`~pytal.evaluation.evaluate_model_detections` when present."""
     lines = [title] if title else []
     lines.append(f"  {'tIoU':>6}  {'mAP (%)':>8}")
     for tiou, m_ap in zip(result["tiou_thresholds"], result["mAP"]):
         lines.append(f"  {tiou:>6.2f}  {100 * m_ap:>8.2f}")
     lines.append(f"  {'avg':>6}  {100 * result['average_mAP']:>8.2f}")
+    for name, value in result.get("proposals", {}).items():
+        lines.append(f"  proposals {name} (%): {100 * value:.2f}")
     if per_class:
         width = max(len(label) for label in result["per_class_ap"])
         lines.append("")

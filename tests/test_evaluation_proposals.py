@@ -72,3 +72,31 @@ def test_no_proposals_and_bad_input():
         evaluate_proposals(gt, {"results": {"a": [{"segment": [0, 1]}]}}, subset="val")
     with pytest.raises(ValueError, match="max_avg_proposals"):
         evaluate_proposals(gt, {"results": {}}, subset="val", max_avg_proposals=0)
+
+
+def test_model_detections_add_proposal_metrics_in_the_label_space():
+    from pytal.evaluation import evaluate, evaluate_model_detections
+    from pytal.io.annotations import AnnotationError
+
+    # two labellings of the same segments, as EPIC-KITCHENS-100's verb / noun
+    gt = {"database": {"a": {"subset": "val", "duration": 100.0, "annotations": [
+        {"segment": [0, 10], "label": {"verb": "open", "noun": "door"}},
+        {"segment": [20, 30], "label": {"verb": "take", "noun": "cup"}}]}}}
+    detections = {"results": {"a": [{"segment": [0, 10], "score": 0.9, "label": "open"}]},
+                  "proposals": {"a": [{"segment": [20, 30], "score": 0.8},
+                                      {"segment": [0, 10], "score": 0.7}]}}
+    out = evaluate_model_detections(gt, detections, subset="val", tiou_thresholds=[0.5],
+                                    label_space="verb")
+    plain = evaluate(gt, detections, subset="val", tiou_thresholds=[0.5], label_space="verb")
+    assert {k: v for k, v in out.items() if k != "proposals"} == plain
+    curve = evaluate_proposals(gt, {"results": detections["proposals"]}, subset="val",
+                               label_space="verb")
+    assert out["proposals"] == {"AR@100": curve["AR@100"], "AUC": curve["AUC"]}
+    assert out["proposals"]["AR@100"] == 1.0
+    with pytest.raises(AnnotationError, match="label_space|label space"):
+        evaluate_proposals(gt, {"results": detections["proposals"]}, subset="val")
+    # a detector without a proposal stage: mAP only
+    no_proposals = {"results": detections["results"]}
+    assert "proposals" not in evaluate_model_detections(gt, no_proposals, subset="val",
+                                                        tiou_thresholds=[0.5],
+                                                        label_space="verb")

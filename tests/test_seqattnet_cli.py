@@ -1,5 +1,6 @@
 """SeqAttNet through the CLI on tiny synthetic ActivityNet-style data (every video resized
-to T steps): train, metrics with the proposal stage's AR@100 / AUC, eval --ckpt, infer."""
+to T steps): train, metrics with the proposal stage's AR@100 / AUC, eval --ckpt (with the
+same proposal metrics), infer."""
 from __future__ import annotations
 
 import json
@@ -47,8 +48,18 @@ def test_train_writes_detection_and_proposal_metrics(run):
 
 def test_eval_and_infer_from_the_checkpoint(run, tmp_path, capsys):
     ds, out = run
-    assert main(["eval", "--ckpt", str(out / "best.pt"), "--tiou", "activitynet"]) == 0
-    assert "avg" in capsys.readouterr().out
+    result = tmp_path / "metrics.json"
+    assert main(["eval", "--ckpt", str(out / "best.pt"), "--tiou", "activitynet",
+                 "--json", str(result)]) == 0
+    printed = capsys.readouterr().out
+    # the same videos and weights as the training's evaluation: the same numbers
+    trained = json.loads((out / "metrics.json").read_text())
+    evaluated = json.loads(result.read_text())
+    assert evaluated["proposals"] == pytest.approx(trained["proposals"])
+    assert evaluated["average_mAP"] == pytest.approx(trained["average_mAP"])
+    assert "avg" in printed
+    assert f"proposals AR@100 (%): {100 * trained['proposals']['AR@100']:.2f}" in printed
+    assert f"proposals AUC (%): {100 * trained['proposals']['AUC']:.2f}" in printed
     det = tmp_path / "det.json"
     assert main(["infer", "--ckpt", str(out / "best.pt"), "--features", ds.feature_dir,
                  "--out", str(det)]) == 0

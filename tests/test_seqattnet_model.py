@@ -118,6 +118,38 @@ def test_detect_outputs_seconds_and_proposals():
         model.predict(Batch(feats, masks, metadata=[{"video_id": "a"}, {"video_id": "b"}]))
 
 
+def test_heads_see_the_capped_candidates_grouped_by_length(monkeypatch):
+    """Inference cost: the heads see at most ``max_candidates`` proposals per video, each
+    group padded only to its own length, with the same detections as the T_p-padded input."""
+    from pytal.models.seqattnet import model as model_module
+    from pytal.models.seqattnet.amassment import GROUP_STEPS, amass
+
+    torch.manual_seed(5)
+    raw = tiny_raw(max_candidates=12)
+    raw["dataset"]["max_seq_len"] = 40                  # T_p = 40: groups of 16, 32, 40 steps
+    model = build_model(config_from_dict(raw)).eval()
+    feats = torch.randn(3, 8, 40)
+    masks = torch.ones(3, 1, 40, dtype=torch.bool)
+    batch = Batch(feats, masks, metadata=_meta(3, t=40))
+    seen = []
+    hook = model.classification.register_forward_pre_hook(
+        lambda module, args: seen.append((args[0].shape, args[1].sum(1))))
+    dets = model.predict(batch)
+    hook.remove()
+    assert sum(shape[0] for shape, _ in seen) <= 3 * 12
+    for shape, count in seen:
+        assert shape[2] <= model.proposal_length and (count > shape[2] - GROUP_STEPS).all()
+
+    def one_group(feats, video, proposals, length):
+        yield (torch.arange(len(proposals)), *amass(feats, video, proposals, length))
+
+    monkeypatch.setattr(model_module, "amass_groups", one_group)
+    padded = model.predict(batch)
+    for got, want in zip(dets, padded):
+        for key in ("segments", "scores", "labels", "proposals", "proposal_scores"):
+            torch.testing.assert_close(got[key], want[key])
+
+
 def test_detect_resizes_other_lengths_and_maps_back():
     model = build_model(tiny_cfg()).eval()
     feats, masks, _, _ = _batch(b=1)

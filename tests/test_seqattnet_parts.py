@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from pytal.models.seqattnet.amassment import amass
+from pytal.models.seqattnet.amassment import GROUP_STEPS, amass, amass_groups
 from pytal.models.seqattnet.boundary_matching import (BoundaryMatching,
                                                       boundary_matching_weights,
                                                       proposal_valid_mask)
@@ -97,6 +97,56 @@ def test_amassment_matches_a_loop():
             want[:, j] = feats[video[p], :, i]
         torch.testing.assert_close(x[p], want)
         assert valid[p].tolist() == [j < len(steps) for j in range(length)]
+
+
+def _random_proposals(generator, count, t_len, max_len):
+    start = torch.randint(-2, t_len, (count,), generator=generator).float()
+    length = torch.randint(0, max_len, (count,), generator=generator).float()
+    return torch.stack((start, start + length), dim=1) + 0.3
+
+
+def test_amassment_groups_are_the_padded_input_cut_to_each_groups_length():
+    gen = torch.manual_seed(2)
+    feats = torch.randn(3, 5, 40)
+    video = torch.randint(0, 3, (60,), generator=gen)
+    props = _random_proposals(gen, 60, 40, 45)
+    length = 37                                      # T_p, not a multiple of GROUP_STEPS
+    x_full, valid_full = amass(feats, video, props, length)
+    seen = []
+    for index, x, valid in amass_groups(feats, video, props, length):
+        steps = x.shape[2]
+        assert steps == length or steps % GROUP_STEPS == 0
+        count = valid.sum(1)
+        assert (count > steps - GROUP_STEPS).all()       # the shortest fit: no wasted group
+        torch.testing.assert_close(x, x_full[index, :, :steps], rtol=0, atol=0)
+        assert torch.equal(valid, valid_full[index, :steps])
+        assert not valid_full[index, steps:].any()
+        seen.append(index)
+    assert sorted(torch.cat(seen).tolist()) == list(range(60))
+    assert list(amass_groups(feats, video[:0], props[:0], length)) == []
+
+
+@pytest.mark.parametrize("activation,out_dim", [("tanh", 2), ("log_softmax", 9)])
+def test_heads_on_a_shorter_input_equal_the_padded_input(activation, out_dim):
+    """The heads run on each group's steps only; padding must change nothing, in the
+    output or in the gradients."""
+    torch.manual_seed(3)
+    P, F_in, Tp, L = 7, 6, 30, 16
+    head = SequentialHead(Tp, F_in, out_dim, activation).double()
+    count = torch.tensor([1, 16, 3, 9, 16, 5, 12])
+    valid = torch.arange(Tp)[None] < count[:, None]
+    x = torch.randn(P, F_in, Tp, dtype=torch.float64) * valid[:, None, :]
+    full = head(x, valid)
+    full.square().sum().backward()
+    grads = [p.grad.clone() for p in head.parameters()]
+    head.zero_grad()
+    short = head(x[:, :, :L].contiguous(), valid[:, :L])
+    short.square().sum().backward()
+    torch.testing.assert_close(short, full)
+    for got, want in zip((p.grad for p in head.parameters()), grads):
+        torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="L <= T_p = 30"):
+        head(torch.randn(P, F_in, Tp + 1, dtype=torch.float64), torch.ones(P, Tp + 1).bool())
 
 
 # ----------------------------------------------------------------------- labels

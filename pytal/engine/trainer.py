@@ -325,21 +325,15 @@ class Trainer:
     def evaluate_from(self, detections: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """``(metrics, detections)`` of a detections JSON dict on ``dataset.val_subset``.
         Distributed: a collective; rank 0 evaluates and broadcasts the metrics."""
-        from pytal.evaluation import evaluate
+        from pytal.evaluation import evaluate_model_detections
 
         metrics = None
         if self.dist.is_main:
             data = self.cfg.dataset
-            metrics = evaluate(data.annotation_file, detections, subset=data.val_subset,
-                               tiou_thresholds=list(self.cfg.eval.tiou_thresholds),
-                               label_space=data.label_space)
-            if "proposals" in detections:           # a model with a proposal stage
-                from pytal.evaluation import evaluate_proposals
-
-                curve = evaluate_proposals(data.annotation_file,
-                                           {"results": detections["proposals"]},
-                                           subset=data.val_subset)
-                metrics["proposals"] = {"AR@100": curve["AR@100"], "AUC": curve["AUC"]}
+            metrics = evaluate_model_detections(
+                data.annotation_file, detections, subset=data.val_subset,
+                tiou_thresholds=list(self.cfg.eval.tiou_thresholds),
+                label_space=data.label_space)
         return broadcast_object(metrics), dict(detections)
 
     def evaluate_and_select(self) -> dict[str, Any]:

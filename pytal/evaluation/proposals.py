@@ -4,7 +4,9 @@ proposal evaluator (``Evaluation/eval_proposal.py``) and BMN report them.
 
 Semantics:
 
-* Ground truth: the annotated instances of the videos of ``subset``, whatever their class.
+* Ground truth: the annotated instances of the videos of ``subset``, whatever their class
+  (rows as :func:`pytal.io.annotations.load_instances` reads them, of ``label_space`` for a
+  file with several labellings).
 * Proposals: ``{"results": {video_id: [{"segment": [s, e], "score": x, ...}]}}`` (seconds;
   any ``label`` is ignored, so a detections file is read as class-agnostic proposals); each
   video's proposals are ranked by descending score (ties: file order).
@@ -25,7 +27,7 @@ ignored (the official code counts them in P); a tIoU with an empty union is 0.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -42,7 +44,8 @@ NUM_POINTS = 100
 
 def evaluate_proposals(ground_truth: PathOrDict, proposals: PathOrDict, *, subset: str,
                        max_avg_proposals: int = 100,
-                       tiou_thresholds: ThresholdSpec = ACTIVITYNET_TIOU) -> dict[str, Any]:
+                       tiou_thresholds: ThresholdSpec = ACTIVITYNET_TIOU,
+                       label_space: Optional[str] = None) -> dict[str, Any]:
     """The AR-AN curve of ``proposals`` on ``subset`` (paths or loaded dicts).
 
     Returns ``{"tiou_thresholds": [...], "average_nr_proposals": [100 floats],
@@ -52,7 +55,7 @@ def evaluate_proposals(ground_truth: PathOrDict, proposals: PathOrDict, *, subse
             or max_avg_proposals < 1:
         raise ValueError(f"max_avg_proposals must be an integer >= 1, got {max_avg_proposals!r}")
     thresholds = np.asarray(parse_tiou_thresholds(tiou_thresholds), np.float64)
-    table = load_instances(ground_truth, subset)
+    table = load_instances(ground_truth, subset, label_space)
     if not len(table.labels):
         raise ValueError(f"{table.source}: subset {subset!r} has no annotated action to "
                          "evaluate against")

@@ -23,6 +23,10 @@ Optional:
 * ``convert_state_dict(checkpoint, weights) -> state_dict | None`` (classmethod): the
   detector's weights from a foreign checkpoint (e.g. its authors' public code); ``weights`` is
   ``"ema"`` or ``"raw"``; None when the checkpoint is not one it knows.
+* ``"proposals"`` (K, 2) seconds and ``"proposal_scores"`` (K,) in each ``predict`` dict: a
+  class-agnostic proposal stage's proposals, best first; the engine writes them into the
+  detections JSON and reports their AR@100 and AUC
+  (:func:`pytal.evaluation.evaluate_model_detections`).
 * ``loss_normalizer``: an object with ``state_dict()`` / ``load_state_dict()``, saved with the
   training state so that a resumed run continues exactly.
 """

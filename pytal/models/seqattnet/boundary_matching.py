@@ -10,7 +10,7 @@ last on the region's ends; sample point n is the mean of points ``n * S .. n * S
 with steps outside ``[0, T - 1]`` read as zero. Invalid proposals get zero weights.
 
 The weights form a (T, N * D * T) matrix computed once per (T, D, N, S, r) and cached, so the
-layer is one matmul: (B, C, T) -> (B, C, N, D, T).
+layer is one matmul: (B, C, T) -> (B, C, N, D, T), over the valid proposals' columns only.
 """
 from __future__ import annotations
 
@@ -64,8 +64,10 @@ def boundary_matching_weights(temporal_scale: int, duration_bins: int, num_sampl
 class BoundaryMatching(nn.Module):
     """(B, C, T) features -> (B, C, N, D, T) boundary-matching features (one matmul).
 
-    The weights are a non-persistent buffer (not in the state dict): they are a function of
-    the configuration."""
+    Only the valid proposals' columns of the weights are kept (about half of the D x T map
+    when D = T; the others are zero), as a non-persistent buffer (not in the state dict: they
+    are a function of the configuration); the matmuls produce those columns and the invalid
+    entries are filled in after."""
 
     def __init__(self, temporal_scale: int, duration_bins: int, num_samples: int,
                  samples_per_bin: int = 3, boundary_ratio: float = 0.5) -> None:
@@ -74,13 +76,28 @@ class BoundaryMatching(nn.Module):
         self.num_samples = num_samples
         weights = boundary_matching_weights(temporal_scale, duration_bins, num_samples,
                                             samples_per_bin, boundary_ratio)
-        self.register_buffer("weights", weights.reshape(temporal_scale, -1), persistent=False)
+        columns = proposal_valid_mask(temporal_scale, duration_bins).flatten().nonzero()[:, 0]
+        #: (V,) the valid proposals' flat indices d * T + t in the (D, T) map
+        self.register_buffer("columns", columns, persistent=False)
+        #: (T, N, V) the sampling weights of the valid proposals
+        self.register_buffer("weights", weights.flatten(2)[:, :, columns].contiguous(),
+                             persistent=False)
+
+    def _check(self, x: torch.Tensor) -> None:
+        if x.shape[2] != self.temporal_scale:
+            raise ValueError(f"BoundaryMatching: expected T = {self.temporal_scale} steps, "
+                             f"got {x.shape[2]}")
+
+    def _full_map(self, valid: torch.Tensor) -> torch.Tensor:
+        """(..., V) values of the valid proposals -> (..., D * T), zero elsewhere."""
+        out = valid.new_zeros(valid.shape[:-1] + (self.duration_bins * self.temporal_scale,))
+        return out.index_copy(-1, self.columns, valid)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
         b, c, t = x.shape
-        if t != self.temporal_scale:
-            raise ValueError(f"BoundaryMatching: expected T = {self.temporal_scale} steps, got {t}")
-        out = torch.matmul(x, self.weights.to(x.dtype))
+        out = torch.matmul(x, self.weights.to(x.dtype).view(t, -1))       # (B, C, N * V)
+        out = self._full_map(out.view(b, c, self.num_samples, -1))
         return out.view(b, c, self.num_samples, self.duration_bins, t)
 
     def fused_conv3d(self, x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
@@ -88,12 +105,12 @@ class BoundaryMatching(nn.Module):
         the (B, C, N, D, T) tensor: both are linear, so the convolution's weights are applied
         to the T input steps first, ``Y[b, h, i, n] = sum_c w[h, c, n] x[b, c, i]``, and the
         sampling weights after, as one matmul over (i, n): (B, C, T) -> (B, H, D, T)."""
+        self._check(x)
         b, c, t = x.shape
-        if t != self.temporal_scale:
-            raise ValueError(f"BoundaryMatching: expected T = {self.temporal_scale} steps, got {t}")
         w = conv.weight.view(conv.out_channels, c, self.num_samples)
         y = torch.einsum("hcn,bci->bhin", w, x).reshape(b, conv.out_channels, -1)
-        out = torch.matmul(y, self.weights.to(x.dtype).view(t * self.num_samples, -1))
+        sampling = self.weights.to(x.dtype).view(t * self.num_samples, -1)   # (T * N, V)
+        out = self._full_map(torch.matmul(y, sampling))
         if conv.bias is not None:
             out = out + conv.bias[:, None]
         return out.view(b, conv.out_channels, self.duration_bins, t)

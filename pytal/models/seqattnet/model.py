@@ -11,7 +11,7 @@ from pytal.data.batch import Batch
 from pytal.models.common import check_metadata, detections_in_seconds, feature_steps_to_seconds
 from pytal.models.common.inputs import check_feats_and_masks
 from pytal.models.registry import register_model
-from pytal.models.seqattnet.amassment import amass
+from pytal.models.seqattnet.amassment import amass_groups
 from pytal.models.seqattnet.boundary_matching import proposal_valid_mask
 from pytal.models.seqattnet.config import SeqAttNetConfig
 from pytal.models.seqattnet.inference import select_proposals
@@ -92,11 +92,24 @@ class SeqAttNet(nn.Module):
         base = self.base(feats)
         return base, self.temporal_evaluation(base), self.proposal_evaluation(base)
 
-    def amassed(self, feats: torch.Tensor, base: torch.Tensor, video: torch.Tensor,
-                proposals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The 3D input (P, F, T_p) and its valid steps for (P, 2) proposals in steps."""
+    def run_heads(self, feats: torch.Tensor, base: torch.Tensor, video: torch.Tensor,
+                  proposals: torch.Tensor, heads: Sequence[SequentialHead]
+                  ) -> list[torch.Tensor]:
+        """Each head's output (P, out_dim) on the 3D input of (P, 2) proposals in steps of
+        videos ``video`` (P,), computed by groups of similar length
+        (:func:`~pytal.models.seqattnet.amassment.amass_groups`)."""
         source = feats if self.config.amassment_features == "input" else base
-        return amass(source, video, proposals, self.proposal_length)
+        index, parts = [], [[] for _ in heads]
+        for rows, x, valid in amass_groups(source, video, proposals, self.proposal_length):
+            index.append(rows)
+            for part, head in zip(parts, heads):
+                part.append(head(x, valid))
+        if not index:
+            return [source.new_zeros((0, head.content.out_features)) for head in heads]
+        order = torch.cat(index)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=order.device)
+        return [torch.cat(part)[inverse] for part in parts]
 
     def _check_input(self, feats: torch.Tensor, masks: torch.Tensor) -> None:
         check_feats_and_masks("SeqAttNet", feats, masks, self.input_dim)
@@ -133,13 +146,14 @@ class SeqAttNet(nn.Module):
 
         video = torch.cat([torch.full((len(s),), i, dtype=torch.long, device=feats.device)
                            for i, s in enumerate(segments)])
-        x, steps = self.amassed(feats, base, video, torch.cat(segments))
-        cls_loss = nll(self.classification(x, steps), torch.cat(labels))
+        cls_logp, = self.run_heads(feats, base, video, torch.cat(segments),
+                                   [self.classification])
+        cls_loss = nll(cls_logp, torch.cat(labels))
 
         err_video, err_props, err_target = self._error_samples(segments)
         if err_video.numel():
-            x, steps = self.amassed(feats, base, err_video, err_props)
-            err_loss = F.mse_loss(self.error_estimation(x, steps), err_target)
+            errors, = self.run_heads(feats, base, err_video, err_props, [self.error_estimation])
+            err_loss = F.mse_loss(errors, err_target)
         else:
             err_loss = feats.new_zeros(())
         l2_loss = l2_penalty(self.parameters())
@@ -207,12 +221,13 @@ class SeqAttNet(nn.Module):
         video, props, p = select_proposals(boundaries, maps, self.valid_map,
                                            peak_ratio=c.peak_ratio,
                                            max_candidates=c.max_candidates)
-        x, steps = self.amassed(feats, base, video, props)
-        corrected = (props + self.error_estimation(x, steps) * T).sort(dim=1).values
+        errors, cls_logp = self.run_heads(feats, base, video, props,
+                                          [self.error_estimation, self.classification])
+        corrected = (props + errors * T).sort(dim=1).values
         corrected = corrected.clamp(-0.5, T - 0.5)
         # back to each video's own grid (resizing with align_corners=False)
         corrected = (corrected + 0.5) * scale[video, None] - 0.5
-        cscore, label = self.classification(x, steps).exp().topk(
+        cscore, label = cls_logp.exp().topk(
             min(c.classes_per_proposal, self.num_classes), dim=1)
         k = label.shape[1]
         results = detections_in_seconds(

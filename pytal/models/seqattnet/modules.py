@@ -63,19 +63,33 @@ class ProposalEvaluation(nn.Module):
 
 
 class TemporalAttention(nn.Module):
-    """(P, F, T_p) -> AX (P, F, T_p): one Linear T_p x T_p, shared by every feature
+    """(P, F, L) -> AX (P, F, L), L <= T_p: one Linear T_p x T_p, shared by every feature
     dimension, scores each step from the feature's whole time series; a softmax over the
-    proposal's L valid steps, times L, gives the attention map A (uniform attention is
-    A = 1), and ``AX = A * X`` (zero on the padding)."""
+    proposal's valid steps, times their number, gives the attention map A (uniform attention
+    is A = 1), and ``AX = A * X`` (zero on the padding).
+
+    An input of L < T_p steps is the T_p-step input without its trailing padding (every
+    proposal's valid steps lie within the first L): padding steps are zero and get no
+    attention, so the Linear's first L rows and columns give the same result."""
 
     def __init__(self, length: int) -> None:
         super().__init__()
         self.linear = nn.Linear(length, length)
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        logits = self.linear(x).masked_fill(~valid[:, None, :], float("-inf"))
+        """AX (P, F, L) of (P, F, L) inputs with (P, L) valid steps."""
+        steps = _check_steps(x, self.linear.in_features)
+        logits = F.linear(x, self.linear.weight[:steps, :steps], self.linear.bias[:steps])
+        logits = logits.masked_fill_(~valid[:, None, :], float("-inf"))
         count = valid.sum(dim=1).to(x.dtype)[:, None, None]                   # (P, 1, 1)
         return torch.softmax(logits, dim=-1) * count * x
+
+
+def _check_steps(x: torch.Tensor, length: int) -> int:
+    if x.dim() != 3 or x.shape[2] > length:
+        raise ValueError(f"SeqAttNet heads: expected a 3D input (P, F, L) with L <= T_p = "
+                         f"{length} steps, got {tuple(x.shape)}")
+    return x.shape[2]
 
 
 class SequentialHead(nn.Module):
@@ -95,6 +109,11 @@ class SequentialHead(nn.Module):
         self.activation = activation
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.temporal(self.attention(x, valid)).squeeze(-1))   # (P, F)
+        """(P, F, L) 3D input (L <= T_p, see :class:`TemporalAttention`) with (P, L) valid
+        steps -> (P, out_dim)."""
+        steps = x.shape[2]
+        ax = self.attention(x, valid)
+        h = F.relu(F.linear(ax, self.temporal.weight[:, :steps], self.temporal.bias)
+                   .squeeze(-1))                                           # (P, F)
         out = self.content(h)
         return torch.tanh(out) if self.activation == "tanh" else F.log_softmax(out, dim=-1)
