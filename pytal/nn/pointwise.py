@@ -3,10 +3,11 @@
 
 On the CPU, ATen sends a float32 kernel-1 convolution of fewer than 16 sequences in a
 single-threaded process to its generic path (one BLAS ``gemm`` per sequence: the same work as
-a matmul over the (B*T, C) steps) rather than to oneDNN, whose kernels are the faster ones where
-the BLAS is not tuned for the CPU (MKL on AMD processors), forward and backward. A dilation other than 1 makes ATen choose oneDNN, and for a kernel of size 1 it
-changes nothing in the result, so :func:`pointwise_conv1d` passes one there. Elsewhere
-(CUDA, other dtypes) it is a plain ``conv1d``.
+a matmul over the (B*T, C) steps) rather than to oneDNN, whose kernels are the faster ones,
+forward and backward, where the BLAS is not tuned for the CPU (MKL on AMD processors). A
+dilation other than 1 makes ATen choose oneDNN, and for a kernel of size 1 it changes nothing
+in the result, so :func:`pointwise_conv1d` passes one there. Elsewhere (CUDA, other dtypes) it
+is a plain ``conv1d``.
 """
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ class CLTDRGMG(nn.Module):
     reach, with the same result. ``model.inference_padding: stride`` (inference only) pads to
     the stride multiple instead of ``max_seq_len``: faster on short videos, but outputs change
     (the GMG spectral filter and GroupNorm see another length, and with B > 1 a video's
-    outputs depend on the longest video of its batch); ``docs/models.md`` gives its mAP.
+    outputs depend on the longest video of its batch); ``docs/benchmarks.md`` gives its mAP.
 
     The protocol of :mod:`pytal.models.protocol`: ``model(batch)`` gives the training losses
     and ``model.predict(batch)`` the detections in seconds of a :class:`pytal.data.Batch`; both
