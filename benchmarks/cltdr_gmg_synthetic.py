@@ -3,13 +3,17 @@ time and detection mAP (average mAP over tIoU 0.3:0.7).
 
     python -m benchmarks.cltdr_gmg_synthetic [--root DIR] [--config cltdr_gmg_small]
         [--output RUN_DIR] [--override train.epochs=20 ...] [--layout THUMOS14.json]
+        [--stride-padding]
 
 Writes (or reuses) ``pytal.data.synthetic.write_dataset(root, feat_dim=512, seed=0,
 layout=<thumos14.json>)``: the real THUMOS14 videos, durations, actions and classes with
 synthetic features. Trains on subset ``validation`` (200 videos) with
 :class:`pytal.engine.Trainer`, evaluates once after the last epoch on ``test`` (210 videos)
 with :func:`pytal.evaluation.evaluate` (no checkpoint selection on the test subset), and
-prints the training time, the inference time of the test videos and the mAP table.
+prints the training time, the inference time of the test videos and the mAP table;
+``--stride-padding`` evaluates the same trained model a second time with
+``model.inference_padding=stride`` (inputs padded to the stride multiple, not to
+``max_seq_len``).
 """
 from __future__ import annotations
 
@@ -36,6 +40,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--progress", action="store_true", help="tqdm bars")
+    parser.add_argument("--stride-padding", action="store_true",
+                        help="also evaluate the trained model with model.inference_padding=stride "
+                             "(inputs padded to the stride multiple, not max_seq_len)")
     args = parser.parse_args(argv)
 
     from pytal.cli import format_result
@@ -86,6 +93,17 @@ def main(argv=None) -> dict:
     result = {"train_seconds": train_seconds, "infer_seconds": infer_seconds,
               "epochs": epochs, "metrics": metrics, "environment": environment(),
               "load_average_after": load_after}
+    if args.stride_padding:
+        model.inference_padding = "stride"
+        start = time.perf_counter()
+        detections = infer_dataset(model, val, val.class_names, progress=args.progress)
+        stride_seconds = time.perf_counter() - start
+        stride_metrics, _ = trainer.evaluate_from(detections)
+        print(f"\ninference with model.inference_padding=stride: {len(val)} test videos in "
+              f"{stride_seconds:.1f} s; average mAP {100 * stride_metrics['average_mAP']:.2f} vs "
+              f"{100 * metrics['average_mAP']:.2f} padded to max_seq_len")
+        print(format_result(stride_metrics, title="mAP on subset 'test', inference_padding=stride"))
+        result.update(stride_infer_seconds=stride_seconds, stride_metrics=stride_metrics)
     if args.output:
         trainer.epoch = epochs
         from pytal.io.jsonio import write_json

@@ -28,21 +28,16 @@ line per config and a summary; exit status 1 when any config disagrees.
 from __future__ import annotations
 
 import argparse
-import copy
-import importlib.util
 import math
-import os
 import sys
 import time
-import types
 from typing import Any, Optional
 
 import torch
 
+from benchmarks.cltdr_gmg_release import build_pair, detections_difference, import_release
 from pytal.bench import load_average
 from pytal.config import load_config
-from pytal.models import build_model
-from pytal.models.cltdr_gmg import convert_release_checkpoint
 
 #: public config (configs/<name>.yaml) -> the packaged pytal config that follows it.
 PACKAGED = {
@@ -114,35 +109,6 @@ def config_differences(public: dict, cfg: Any) -> list[str]:
     return out
 
 
-def import_release(path: str) -> tuple[Any, Any]:
-    """``(load_config, make_meta_arch)`` of the public code at ``path``."""
-    path = os.path.abspath(path)
-    for p in (path, os.path.join(path, "libs", "utils")):
-        if p not in sys.path:
-            sys.path.insert(0, p)
-    try:
-        import libs.utils  # noqa: F401  (needs the public code's training dependencies)
-    except ImportError:
-        # the models need only its batched_nms: load libs/utils/nms.py on its own as libs.utils
-        import libs
-        utils = types.ModuleType("libs.utils")
-        utils.__path__ = [os.path.join(path, "libs", "utils")]
-        sys.modules["libs.utils"] = libs.utils = utils
-        spec = importlib.util.spec_from_file_location("libs.utils.nms",
-                                                      os.path.join(path, "libs", "utils", "nms.py"))
-        nms = importlib.util.module_from_spec(spec)
-        sys.modules["libs.utils.nms"] = nms
-        spec.loader.exec_module(nms)
-        utils.batched_nms = nms.batched_nms
-    from libs.core.config import DEFAULTS, load_config as release_load_config   # noqa: E402
-    from libs.modeling import make_meta_arch                                    # noqa: E402
-
-    def load(name: str) -> dict:
-        return release_load_config(os.path.join(path, "configs", f"{name}.yaml"),
-                                   defaults=copy.deepcopy(DEFAULTS))
-    return load, make_meta_arch
-
-
 def random_videos(cfg: Any, generator: torch.Generator) -> list[dict[str, Any]]:
     """Two videos: random (C, T) features (T <= max_seq_len) and random segments in feature
     steps; the first video's first segment appears twice with two labels (multi-label)."""
@@ -168,55 +134,19 @@ def random_videos(cfg: Any, generator: torch.Generator) -> list[dict[str, Any]]:
     return videos
 
 
-def _detections_difference(ref: dict, got: dict, top: int, atol: float) -> tuple[int, int, int, float, float]:
-    """(count ref, count got, how many of ref's ``top`` best detections pytal has with the same
-    label, boundaries within ``atol`` seconds and score within ``atol``, the largest score and
-    boundary differences of those matched). Matching, not sorting: the order and the cut-off
-    of near-equal scores depend on rounding."""
-    def rows(d):
-        segs = torch.as_tensor(d["segments"], dtype=torch.float64).reshape(-1, 2)
-        scores = torch.as_tensor(d["scores"], dtype=torch.float64).reshape(-1)
-        labels = torch.as_tensor(d["labels"]).reshape(-1).long()
-        order = torch.argsort(scores, descending=True, stable=True)
-        return segs[order], scores[order], labels[order]
-    s1, p1, l1 = rows(ref)
-    s2, p2, l2 = rows(got)
-    matched, worst_score, worst_seg = 0, 0.0, 0.0
-    for i in range(min(top, len(p1))):
-        seg_diff = (s2 - s1[i]).abs().amax(dim=1)
-        score_diff = (p2 - p1[i]).abs()
-        ok = (l2 == l1[i]) & (seg_diff <= atol) & (score_diff <= atol)
-        if ok.any():
-            j = int(torch.nonzero(ok)[0])
-            matched += 1
-            worst_score = max(worst_score, float(score_diff[j]))
-            worst_seg = max(worst_seg, float(seg_diff[j]))
-    return len(p1), len(p2), matched, worst_score, worst_seg
-
-
 def compare(name: str, load_release: Any, make_meta_arch: Any, *, seed: int, weight_noise: float,
             small: bool, top: int, atol: float) -> dict[str, Any]:
     """One public config against its packaged pytal config; the differences found."""
-    public = load_release(name)
-    overrides = {"model.variant": "release", "model.input_noise": 0.0, "model.droppath": 0.0}
-    cfg = load_config(PACKAGED[name])
-    diffs = config_differences(public, cfg)
-    public["model"]["input_noise"] = 0.0
-    public["model"]["train_cfg"]["droppath"] = 0.0
+    diffs = config_differences(load_release(name), load_config(PACKAGED[name]))
+    public_model = {"input_noise": 0.0, "droppath": 0.0}
+    overrides = {"model.input_noise": 0.0, "model.droppath": 0.0}
     if small:
-        for key in ("embd_dim", "fpn_dim", "head_dim", "sgp_mlp_dim"):
-            public["model"][key] = 64
+        public_model.update({key: 64 for key in ("embd_dim", "fpn_dim", "head_dim", "sgp_mlp_dim")})
         overrides.update({"model.embd_dim": 64, "model.fpn_dim": 64, "model.head_dim": 64,
                           "model.gmg_mlp_dim": 64})
-    cfg = load_config(PACKAGED[name], overrides)
-    torch.manual_seed(seed)
-    release = make_meta_arch(public["model_name"], **public["model"])
-    g = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for p in release.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * weight_noise)
-    model = build_model(cfg)
-    model.load_state_dict(convert_release_checkpoint(release.state_dict()), strict=True)
+    _, cfg, release, model = build_pair(load_release, make_meta_arch, name, PACKAGED[name],
+                                        public_model=public_model, overrides=overrides,
+                                        seed=seed, weight_noise=weight_noise)
     videos = random_videos(cfg, torch.Generator().manual_seed(seed + 2))
 
     release.train()
@@ -242,7 +172,7 @@ def compare(name: str, load_release: Any, make_meta_arch: Any, *, seed: int, wei
             r = release([dict(v)])[0]
             meta = {k: v[k] for k in ("video_id", "fps", "duration", "feat_stride", "feat_num_frames")}
             p = model.detect(v["feats"][None], torch.ones(1, 1, v["feats"].shape[1], dtype=torch.bool), [meta])[0]
-            dets.append(_detections_difference(r, p, top, atol))
+            dets.append(detections_difference(r, p, top, atol))
     return {"config_diffs": diffs, "losses": losses, "loss_rel_diff": loss_diff, "detections": dets}
 
 

@@ -9,6 +9,7 @@ from torch import nn
 
 from pytal.nn.drop import AffineDropPath
 from pytal.nn.norm import ChannelLayerNorm
+from pytal.nn.pointwise import PointwiseConv1d
 from pytal.ops.gmg import gmg
 
 # (release name, pytal name, reshape of the released tensor to pytal's shape)
@@ -101,8 +102,8 @@ class GMGBlock(nn.Module):
         self.instant_bias = nn.Parameter(torch.zeros(n_embd))
         self.gn = nn.GroupNorm(gn_groups, n_embd)
         n_hidden = n_hidden or 4 * n_embd
-        self.mlp = nn.Sequential(nn.Conv1d(n_embd, n_hidden, 1, groups=group), act_layer(),
-                                 nn.Conv1d(n_hidden, n_embd, 1, groups=group))
+        self.mlp = nn.Sequential(PointwiseConv1d(n_embd, n_hidden, groups=group), act_layer(),
+                                 PointwiseConv1d(n_hidden, n_embd, groups=group))
         if path_pdrop > 0.0:
             self.drop_path_out = AffineDropPath(n_embd, drop_prob=path_pdrop)
             self.drop_path_mlp = AffineDropPath(n_embd, drop_prob=path_pdrop)
@@ -154,5 +155,5 @@ def _downsample(n_embd: int, stride: int, kind: str) -> nn.Module:
     if kind == "max":
         return nn.MaxPool1d(stride + 1, stride=stride, padding=(stride + 1) // 2)
     if kind == "avg":
-        return nn.Sequential(nn.AvgPool1d(stride, stride=stride), nn.Conv1d(n_embd, n_embd, 1))
+        return nn.Sequential(nn.AvgPool1d(stride, stride=stride), PointwiseConv1d(n_embd, n_embd))
     raise ValueError(f"GMGBlock: downsample_type must be 'max' or 'avg', got {kind!r}")

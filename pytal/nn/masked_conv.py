@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["MaskedConv1D", "downsample_mask"]
+__all__ = ["MaskedConv1D", "downsample_mask", "valid_extent"]
 
 
 def downsample_mask(mask: torch.Tensor, stride: int, out_len: int) -> torch.Tensor:
@@ -23,6 +23,15 @@ def downsample_mask(mask: torch.Tensor, stride: int, out_len: int) -> torch.Tens
         pad = out.new_zeros(out.shape[:-1] + (out_len - out.shape[-1],))
         out = torch.cat([out, pad], dim=-1)
     return out
+
+
+def valid_extent(mask: torch.Tensor) -> int:
+    """Steps up to and including the last True step of a (B, 1, T) bool mask, over the batch:
+    every step from there on is padding in every sequence (0 for an all-False mask)."""
+    if mask.dim() != 3 or mask.shape[1] != 1:
+        raise ValueError(f"mask: expected shape (B, 1, T), got {tuple(mask.shape)}")
+    steps = mask.any(dim=0)[0].nonzero()
+    return int(steps[-1, 0]) + 1 if steps.numel() else 0
 
 
 class MaskedConv1D(nn.Module):

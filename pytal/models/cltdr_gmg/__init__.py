@@ -6,6 +6,7 @@ on ActionFormer and TriDet) is the reference for what the paper leaves out.
 What the assembled model (``pytal.models.CLTDRGMG``, registered as ``"cltdr_gmg"``) does::
 
     feats (B, C_in, T), masks (B, 1, T)  --pad to max(max_seq_len, multiple of 2**(L-1))-->
+                                          (inference_padding: stride -> the multiple only)
     encoder: projection convs (+LN, ReLU) [+ sinusoid PE] -> GMG stem -> GMG branch (max-pool /2)
              = pyramid P_0..P_{L-1}, (B, C, T / 2**l)           (pytal.nn.GMGBlock, pytal.ops.gmg)
     neck:    LayerNorm per level
@@ -15,6 +16,9 @@ What the assembled model (``pytal.models.CLTDRGMG``, registered as ``"cltdr_gmg"
              DIoU on refined distances) and coarse branch (focal, DIoU), mixed w / 1 - w
     detect:  refined scores -> threshold + top-k per level -> trident_decode(index=...) of the
              kept candidates -> boundary refinement -> one batched_nms for the batch -> seconds
+
+The GMG blocks see every padded step; the projection, the decoder's resampling and the heads
+run on the valid extent plus their kernels' reach (same outputs: ``model.forward_heads``).
 
 Known limits (padding of very long inputs, ActivityNet's external class scores, accepted but
 unused keys): ``docs/index.md``, section CLTDR-GMG.

@@ -32,7 +32,9 @@ class CLTDRGMGConfig(ModelConfig):
     Training: cls_loss, reg_loss, iou_weight_power, refined_loss_weight, center_sample,
     center_sample_radius (strides), init_loss_norm, loss_norm_momentum, loss_weight (of the
     regression loss), label_smoothing. Accepted and unused, as in the public code: gmg_k,
-    max_buffer_len_factor, dropout.
+    max_buffer_len_factor, dropout. Inference: inference_padding (``max_seq_len``: pad every
+    video to ``dataset.max_seq_len`` as the public code does; ``stride``: only to the pyramid's
+    stride multiple, faster, different outputs).
     """
 
     backbone_arch: tuple[int, int, int]
@@ -73,6 +75,7 @@ class CLTDRGMGConfig(ModelConfig):
     loss_norm_momentum: float = 0.9
     loss_weight: float = 1.0
     label_smoothing: float = 0.0
+    inference_padding: Literal["max_seq_len", "stride"] = "max_seq_len"
 
     def __post_init__(self) -> None:
         arch = self.backbone_arch

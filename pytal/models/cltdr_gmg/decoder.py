@@ -13,6 +13,11 @@ is cropped or zero-padded on the right to the target level's length, so odd leng
 global average pool of the attention runs over valid steps only, and outputs are zeroed at padded
 steps. ``masked=False`` reproduces the public code, which ignores masks in these modules (its
 pooling averages over the padding too).
+
+``lengths`` (optional, one per level): return only the first ``lengths[l]`` steps of each level,
+computed from the steps of the neighbours they depend on (the model passes the valid extent
+plus the heads' reach, so the padding of ``max_seq_len`` costs no resampling; the unmasked
+attention still pools over every step).
 """
 from __future__ import annotations
 
@@ -22,8 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pytal.nn.pointwise import PointwiseConv1d
+
 __all__ = ["DecoupledClassification", "DecoupledRegression", "CrossLayerFusion", "match_length",
-           "masked_mean"]
+           "masked_mean", "check_lengths", "downsample_prefix", "upsample_prefix"]
 
 
 def match_length(x: torch.Tensor, length: int) -> torch.Tensor:
@@ -65,14 +72,41 @@ def _downsample_conv(n_embd: int) -> nn.Conv1d:
     return nn.Conv1d(n_embd, n_embd, kernel_size=3, stride=2, padding=1)
 
 
+def upsample_prefix(conv: nn.ConvTranspose1d, x: torch.Tensor, length: int) -> torch.Tensor:
+    """``match_length(conv(x), length)`` of the kernel-3, stride-2 transposed conv, reading
+    only the steps of ``x`` it needs: output step ``i`` depends on input steps ``<= (i+1)//2``."""
+    return match_length(conv(x[..., :length // 2 + 1]), length)
+
+
+def downsample_prefix(conv: nn.Conv1d, x: torch.Tensor, length: int) -> torch.Tensor:
+    """``match_length(conv(x), length)`` of the kernel-3, stride-2 conv (padding 1), reading
+    only the steps of ``x`` it needs: output step ``i`` depends on input steps ``<= 2i + 1``."""
+    return match_length(conv(x[..., :2 * length]), length)
+
+
+def check_lengths(lengths: Sequence[int] | None, feats: Sequence[torch.Tensor],
+                  masks: Sequence[torch.Tensor]) -> list[int]:
+    """The output lengths of a decoder module, one per level in [0, T_l] (default T_l). The
+    modules return the first ``lengths[l]`` steps of their full output; callers keep every
+    valid step and the padded steps the heads' kernels reach."""
+    full = [f.shape[-1] for f in feats]
+    if lengths is None:
+        return full
+    lengths = [int(n) for n in lengths]
+    if len(lengths) != len(full) or any(not 0 <= n <= t for n, t in zip(lengths, full)):
+        raise ValueError(f"lengths: expected one length per level, each in [0, T_l] with T_l = "
+                         f"{full}, got {lengths}")
+    return lengths
+
+
 class _CrossLevelAttention(nn.Module):
     """``W = Sigmoid(FC(GAP(ReLU(g + Lateral(f)))))``: a (B, C, 1) channel gate computed from a
     resampled neighbour level ``g`` and the current level ``f`` (Lateral and FC are 1x1 convs)."""
 
     def __init__(self, n_embd: int) -> None:
         super().__init__()
-        self.lateral = nn.Conv1d(n_embd, n_embd, kernel_size=1)
-        self.fc = nn.Conv1d(n_embd, n_embd, kernel_size=1)
+        self.lateral = PointwiseConv1d(n_embd, n_embd)
+        self.fc = PointwiseConv1d(n_embd, n_embd)
 
     def forward(self, g: torch.Tensor, f: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         pooled = masked_mean(F.relu(g + self.lateral(f)), mask)
@@ -92,24 +126,33 @@ class _Decoupler(nn.Module):
         self.masked = masked
         self.attention = _CrossLevelAttention(n_embd)
 
-    def _resample(self, x: torch.Tensor) -> torch.Tensor:
+    def _resample(self, x: torch.Tensor, length: int) -> torch.Tensor:
+        """The first ``length`` steps of the neighbour ``x`` resampled onto this level."""
         raise NotImplementedError
 
-    def forward(self, feats: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """feats: L x (B, C, T_l); masks: L x (B, 1, T_l) bool -> L x (B, C, T_l)."""
+    def forward(self, feats: Sequence[torch.Tensor], masks: Sequence[torch.Tensor],
+                lengths: Sequence[int] | None = None) -> list[torch.Tensor]:
+        """feats: L x (B, C, T_l); masks: L x (B, 1, T_l) bool -> L x (B, C, n_l), the first
+        ``n_l = lengths[l]`` steps (default T_l) of the full output (see :func:`check_lengths`),
+        computed on those only, except the unmasked attention's pooling, which reads all."""
         _check_pyramid(feats, masks, self.n_embd)
+        lengths = check_lengths(lengths, feats, masks)
         if self.masked:
             feats = [f * m.to(f.dtype) for f, m in zip(feats, masks)]
         out = []
         for level, (f, m) in enumerate(zip(feats, masks)):
+            n = lengths[level]
             src = level + self._direction
             if 0 <= src < len(feats):
-                g = match_length(self._resample(feats[src]), f.shape[-1])
+                # unmasked, the attention pools over every step, padding included
+                span = n if self.masked else f.shape[-1]
+                g = self._resample(feats[src], span)
+                f, m = f[..., :span], m[..., :span]
                 if self.masked:
                     g = g * m.to(g.dtype)
                 w = self.attention(g, f, m if self.masked else None)
-                f = f + w * g
-            out.append(f)
+                f = f[..., :n] + w * g[..., :n]
+            out.append(f[..., :n])
         return out
 
 
@@ -125,8 +168,8 @@ class DecoupledClassification(_Decoupler):
         super().__init__(n_embd, masked)
         self.upsample = _upsample_conv(n_embd)
 
-    def _resample(self, x: torch.Tensor) -> torch.Tensor:
-        return self.upsample(x)
+    def _resample(self, x: torch.Tensor, length: int) -> torch.Tensor:
+        return upsample_prefix(self.upsample, x, length)
 
 
 class DecoupledRegression(_Decoupler):
@@ -140,8 +183,8 @@ class DecoupledRegression(_Decoupler):
         super().__init__(n_embd, masked)
         self.downsample = _downsample_conv(n_embd)
 
-    def _resample(self, x: torch.Tensor) -> torch.Tensor:
-        return self.downsample(x)
+    def _resample(self, x: torch.Tensor, length: int) -> torch.Tensor:
+        return downsample_prefix(self.downsample, x, length)
 
 
 class CrossLayerFusion(nn.Module):
@@ -156,19 +199,23 @@ class CrossLayerFusion(nn.Module):
         self.downsample = _downsample_conv(n_embd)
         self.upsample = _upsample_conv(n_embd)
 
-    def forward(self, feats: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """feats: L x (B, C, T_l); masks: L x (B, 1, T_l) bool -> L x (B, C, T_l)."""
+    def forward(self, feats: Sequence[torch.Tensor], masks: Sequence[torch.Tensor],
+                lengths: Sequence[int] | None = None) -> list[torch.Tensor]:
+        """feats: L x (B, C, T_l); masks: L x (B, 1, T_l) bool -> L x (B, C, n_l): the first
+        ``n_l = lengths[l]`` steps (default T_l), computed on those only."""
         _check_pyramid(feats, masks, self.n_embd)
+        lengths = check_lengths(lengths, feats, masks)
         if self.masked:
             feats = [f * m.to(f.dtype) for f, m in zip(feats, masks)]
         out = []
         for level, f in enumerate(feats):
-            fused = f
+            n = lengths[level]
+            fused = f[..., :n]
             if level > 0:
-                fused = fused + match_length(self.downsample(feats[level - 1]), f.shape[-1])
+                fused = fused + downsample_prefix(self.downsample, feats[level - 1], n)
             if level + 1 < len(feats):
-                fused = fused + match_length(self.upsample(feats[level + 1]), f.shape[-1])
+                fused = fused + upsample_prefix(self.upsample, feats[level + 1], n)
             if self.masked:
-                fused = fused * masks[level].to(fused.dtype)
+                fused = fused * masks[level][..., :n].to(fused.dtype)
             out.append(fused)
         return out

@@ -38,9 +38,12 @@ class GMGEncoder(nn.Module):
     Args: see the ``model.*`` keys of ``pytal/configs/cltdr_gmg_*.yaml``; ``gating``: "paper" or
     "release" (``pytal.ops.gmg``); ``max_len``: length of the position-embedding table.
 
-    ``forward(x (B, C_in, T), mask (B, 1, T) bool)`` with T divisible by
+    ``forward(x (B, C_in, T), mask (B, 1, T) bool, extent=None)`` with T divisible by
     ``scale_factor ** arch[2]`` -> (feats, masks): lists over the ``arch[2] + 1`` levels of
-    (B, embd_dim, T_l) and (B, 1, T_l) bool.
+    (B, embd_dim, T_l) and (B, 1, T_l) bool. ``extent`` (``pytal.nn.valid_extent(mask)``):
+    the projection runs on the first ``extent`` steps only (``ConvTower.forward_prefix``,
+    same result); the GMG blocks always see all T steps (their spectral filter and GroupNorm
+    read the padding too).
     """
 
     def __init__(self, input_dim: int, embd_dim: int, arch: Sequence[int], *, scale_factor: int = 2,
@@ -78,9 +81,9 @@ class GMGEncoder(nn.Module):
             table = F.interpolate(table, size=length, mode="linear", align_corners=False)
         return table[..., :length]
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, extent: int | None = None
                 ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        x = self.embed(x, mask)
+        x = self.embed(x, mask) if extent is None else self.embed.forward_prefix(x, mask, extent)
         if self.use_abs_pe:
             x = x + self.position_embedding(x.shape[-1]).to(x.dtype) * mask.to(x.dtype)
         for block in self.stem:

@@ -22,6 +22,7 @@ from pytal.models.common.decoding import (check_metadata, detections_in_seconds,
 from pytal.models.common.losses import LossNormalizer, branch_losses, positive_entries
 from pytal.models.common.points import POINT_STRIDE, POINT_T, PointGenerator, pyramid_strides
 from pytal.models.registry import register_model
+from pytal.nn.masked_conv import valid_extent
 from pytal.ops import trident_decode
 
 __all__ = ["CLTDRGMG"]
@@ -59,7 +60,13 @@ class CLTDRGMG(nn.Module):
     ``padded_length(T) = max(dataset.max_seq_len, T rounded up to scale_factor ** (L-1))``
     (L pyramid levels), as the public code does, so that a video's outputs do not depend on
     how far the caller padded it (while T <= max_seq_len). Padded steps (``masks`` False) are
-    zeroed before the encoder; the caller may pad with anything.
+    zeroed before the encoder; the caller may pad with anything. Only the GMG blocks (and the
+    ``release`` decoder's attention pooling) see the whole padded length: the projection, the
+    rest of the decoder and the heads run on the batch's valid extent plus their kernels'
+    reach, with the same result. ``model.inference_padding: stride`` (inference only) pads to
+    the stride multiple instead of ``max_seq_len``: faster on short videos, but outputs change
+    (the GMG spectral filter and GroupNorm see another length, and with B > 1 a video's
+    outputs depend on the longest video of its batch); ``docs/benchmarks.md`` gives its mAP.
 
     The protocol of :mod:`pytal.models.protocol`: ``model(batch)`` gives the training losses
     and ``model.predict(batch)`` the detections in seconds of a :class:`pytal.data.Batch`; both
@@ -124,6 +131,10 @@ class CLTDRGMG(nn.Module):
         self.input_dim = d.input_dim
         self.input_noise = c.input_noise
         self.refined_loss_weight = c.refined_loss_weight
+        self.inference_padding = c.inference_padding
+        # padded steps beyond the valid extent that a head's kernels read from a valid step
+        self.head_reach = max(c.head_kernel_size, c.boundary_kernel_size,
+                              c.refine_offset_kernel_size) // 2
         self.points = PointGenerator(self.strides, c.regression_range)
         self.loss_normalizer = LossNormalizer(c.init_loss_norm, c.loss_norm_momentum)
 
@@ -153,9 +164,12 @@ class CLTDRGMG(nn.Module):
 
     # ------------------------------------------------------------------ shared forward
     def padded_length(self, length: int) -> int:
-        """Length (feature steps) a batch of length T is padded to: at least
-        ``dataset.max_seq_len``, and a multiple of the total pyramid stride."""
+        """Length (feature steps) a batch of length T is padded to: a multiple of the total
+        pyramid stride, and at least ``dataset.max_seq_len`` (in training, and in inference
+        unless ``model.inference_padding`` is ``"stride"``)."""
         rounded = -(-length // self.total_stride) * self.total_stride
+        if not self.training and self.inference_padding == "stride":
+            return max(rounded, self.total_stride)
         return max(rounded, self.max_seq_len)
 
     def _prepare(self, feats: torch.Tensor, masks: torch.Tensor
@@ -176,16 +190,24 @@ class CLTDRGMG(nn.Module):
                       ) -> tuple[_HeadOutputs, list[torch.Tensor], list[torch.Tensor]]:
         """Encoder, neck, decoder and heads on (B, C_in, T) ``feats`` and (B, 1, T) bool
         ``masks``. Returns ``(outputs, level_masks, points)``: the heads' per-level outputs,
-        the (B, 1, T_l) masks and the (T_l, 4) points of the padded pyramid."""
+        the (B, 1, n_l) masks and the (n_l, 4) points, where level ``l`` keeps its first
+        ``n_l`` steps: every valid step and the padded steps the heads' kernels reach (all
+        later steps of the padded pyramid are padding, where the heads output zeros)."""
         feats, masks = self._prepare(feats, masks)
-        pyramid, level_masks = self.encoder(feats, masks)
+        extent = valid_extent(masks)
+        pyramid, level_masks = self.encoder(feats, masks, extent=extent)
         pyramid = self.neck(pyramid)
-        cls = self.cls_head(self.cls_decoupler(pyramid, level_masks), level_masks)
-        start, end, offset = self.trident_head(self.reg_decoupler(pyramid, level_masks),
-                                               level_masks, boundary_feats=pyramid)
-        refine, ds, de = self.refine_head(self.fusion(pyramid, level_masks), level_masks)
-        points = self.points.from_features(pyramid)
-        return _HeadOutputs(cls, start, end, offset, refine, ds, de), level_masks, points
+        lengths = [min(p.shape[-1], -(-extent // s) + self.head_reach)
+                   for p, s in zip(pyramid, self.strides)]
+        kept_masks = [m[..., :n] for m, n in zip(level_masks, lengths)]
+        kept_pyramid = [p[..., :n] for p, n in zip(pyramid, lengths)]
+        cls = self.cls_head(self.cls_decoupler(pyramid, level_masks, lengths), kept_masks)
+        start, end, offset = self.trident_head(
+            self.reg_decoupler(pyramid, level_masks, lengths), kept_masks,
+            boundary_feats=kept_pyramid)
+        refine, ds, de = self.refine_head(self.fusion(pyramid, level_masks, lengths), kept_masks)
+        points = self.points(lengths, device=feats.device)
+        return _HeadOutputs(cls, start, end, offset, refine, ds, de), kept_masks, points
 
     # ------------------------------------------------------------------ protocol
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:

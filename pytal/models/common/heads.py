@@ -60,6 +60,20 @@ class ConvTower(nn.Module):
             x = F.relu(norm(x))
         return x
 
+    def forward_prefix(self, x: torch.Tensor, mask: torch.Tensor, extent: int) -> torch.Tensor:
+        """``forward(x, mask)`` when no step from ``extent`` on is valid, computed on the first
+        ``extent`` steps plus the kernel's reach only. Equal to ``forward``: at a masked step
+        every layer outputs ``relu(norm(0))`` whatever its neighbours hold, so all later steps
+        equal the last computed one and are copied from it."""
+        if not self.convs:
+            return x
+        length = x.shape[-1]
+        stop = min(length, extent + max(self.convs[0].conv.kernel_size[0] // 2, 1))
+        if stop >= length:
+            return self.forward(x, mask)
+        out = self.forward(x[..., :stop], mask[..., :stop])
+        return F.pad(out, (0, length - stop), mode="replicate")
+
 
 class ClassificationHead(nn.Module):
     """Conv tower (``num_layers - 1`` convs) and a masked conv classifier with prior bias.

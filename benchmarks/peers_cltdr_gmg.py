@@ -1,0 +1,298 @@
+"""pytal's CLTDR-GMG against the authors' public code itself: inference per video and a training
+step, same weights, same inputs, one process, calls interleaved.
+
+    python -m benchmarks.peers_cltdr_gmg --release /path/to/CLTDR-GMG [--videos 8]
+        [--train-steps 3] [--train-length T] [--input-dim 256] [--batch K] [--root DIR]
+        [--threads 1]
+
+The public code (github.com/LiQiang0307/CLTDR-GMG, never part of pytal) is a checkout given by
+``--release`` whose ``libs/utils`` holds its compiled ``nms_1d_cpu``; without it the benchmark
+says so and measures nothing. Both models are those of :mod:`benchmarks.cltdr_gmg_release`:
+its ``thumos_i3d_focalloss`` config and pytal's ``cltdr_gmg_thumos`` with ``model.variant=
+release`` and the same weights (the public model's random ones + N(0, 0.005), converted), ``--input-dim`` input channels
+on both sides, input noise and drop path off (so that outputs can be compared).
+
+Inputs: synthetic features (``pytal.data.synthetic.write_dataset``, seed 0) on the real
+THUMOS14 layout: ``--videos`` test videos (a seeded sample, their real lengths) and
+``2 x --train-steps`` validation videos, cropped to ``max_seq_len`` as the training loader
+crops them, two per training batch; ``--train-length T`` instead gives random videos of exactly
+T steps (no padding).
+
+* inference per video: the public model on one video (its only mode), pytal's ``detect`` on
+  one video (``model.inference_padding`` ``max_seq_len``, the release-equivalent default, and
+  ``stride``, the short form), and with ``--batch K`` pytal on batches of K videos (time per
+  video = batch time / K);
+* a training step: forward, loss, backward, gradient clipping (L2 1.0) and an AdamW step.
+
+Each side is called once first on the first input (its first-call cost, printed apart), then
+once more untimed; the timed calls then take turns, one input at a time, the order rotated
+from input to input. Printed: the median (and best) per video and per step, the ratios (public
+/ pytal), and whether the outputs agree: the public code's best 200 detections of each video
+found in pytal's (same label, score and boundaries within 1e-3) and the first step's losses
+(relative difference).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Optional, Sequence
+
+import torch
+
+from benchmarks.cltdr_gmg_release import build_pair, detections_difference, import_release
+from pytal.bench_harness import environment, load_average, time_interleaved
+
+PUBLIC_CONFIG = "thumos_i3d_focalloss"
+PACKAGED = "cltdr_gmg_thumos"
+LAYOUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pytal",
+                      "resources", "thumos14.json")
+META_KEYS = ("video_id", "fps", "duration", "feat_stride", "feat_num_frames")
+TOP, ATOL = 200, 1e-3
+#: std of the noise added to the public model's initial weights: enough for the zero-initialised
+#: branches to count, small enough that the full-size model's scores stay below 1 (saturated
+#: scores tie, and the order of ties is rounding)
+WEIGHT_NOISE = 0.005
+
+
+# ------------------------------------------------------------------------------ inputs
+
+def thumos_videos(root: str, cfg: Any, *, test: int, train: int, seed: int = 0
+                  ) -> tuple[list[dict], list[dict]]:
+    """(``test`` test videos, ``train`` validation videos cropped to ``max_seq_len`` as the
+    training loader does), synthetic ``dataset.input_dim``-d features on the THUMOS14 layout,
+    written under ``root`` (reused when already there). Items: the dicts of
+    :class:`pytal.data.FeatureDataset` (feats (C, T), segments in feature steps, labels)."""
+    from pytal.data.synthetic import write_dataset
+    d = cfg.dataset
+    ds = write_dataset(root, feat_dim=d.input_dim, seed=seed, layout=LAYOUT,
+                       subsets=["validation", "test"], max_videos=max(test, train, 1),
+                       feat_stride=int(d.feat_stride), num_frames=int(d.num_frames), reuse=True)
+    tests = ds.dataset("test")
+    trains = ds.dataset("validation", training=True, max_seq_len=d.max_seq_len,
+                        crop_ratio=d.crop_ratio, trunc_thresh=d.trunc_thresh,
+                        generator=torch.Generator().manual_seed(seed))
+    return ([tests[i] for i in range(min(test, len(tests)))],
+            [trains[i] for i in range(min(train, len(trains)))])
+
+
+def full_length_videos(cfg: Any, count: int, length: int, seed: int = 0) -> list[dict]:
+    """``count`` training videos of exactly ``length`` steps: standard normal features and 8
+    random segments (8 to 128 steps) of random classes."""
+    g = torch.Generator().manual_seed(seed)
+    d = cfg.dataset
+    out = []
+    for i in range(count):
+        width = 8 + torch.rand(8, generator=g) * 120
+        start = torch.rand(8, generator=g) * (length - width)
+        out.append({"video_id": f"full{i}", "feats": torch.randn(d.input_dim, length, generator=g),
+                    "segments": torch.stack([start, start + width], 1),
+                    "labels": torch.randint(0, d.num_classes, (8,), generator=g),
+                    "fps": 30.0, "duration": (length * 4 + 16) / 30.0, "feat_stride": 4,
+                    "feat_num_frames": 16})
+    return out
+
+
+def stack(videos: Sequence[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, C, T) features zero-padded to the longest video and (B, 1, T) bool masks."""
+    t = max(v["feats"].shape[1] for v in videos)
+    x = torch.zeros(len(videos), videos[0]["feats"].shape[0], t)
+    mask = torch.zeros(len(videos), 1, t, dtype=torch.bool)
+    for i, v in enumerate(videos):
+        x[i, :, :v["feats"].shape[1]] = v["feats"]
+        mask[i, :, :v["feats"].shape[1]] = True
+    return x, mask
+
+
+# ------------------------------------------------------------------------------ the two sides
+
+def pytal_detect(model: torch.nn.Module, videos: Sequence[dict]) -> Callable[[], list[dict]]:
+    """pytal's inference on ``videos`` in one ``detect`` call."""
+    x, mask = stack(videos)
+    meta = [{k: v[k] for k in META_KEYS} for v in videos]
+
+    def call() -> list[dict]:
+        with torch.no_grad():
+            return model.detect(x, mask, meta)
+    return call
+
+
+def public_detect(release: torch.nn.Module, video: dict) -> Callable[[], dict]:
+    """The public code's inference on one video (it takes one per call)."""
+    def call() -> dict:
+        with torch.no_grad():
+            return release([dict(video)])[0]
+    return call
+
+
+def train_step(loss_fn: Callable[[], torch.Tensor], params: Sequence[torch.nn.Parameter],
+               optimizer: torch.optim.Optimizer) -> Callable[[], float]:
+    """One optimisation step: forward and loss, backward, clipping (L2 1.0), AdamW step."""
+    def call() -> float:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        return float(loss.detach())
+    return call
+
+
+def pytal_loss(model: torch.nn.Module, videos: Sequence[dict]) -> Callable[[], torch.Tensor]:
+    x, mask = stack(videos)
+    segments = [v["segments"] for v in videos]
+    labels = [v["labels"] for v in videos]
+    return lambda: model.losses(x, mask, segments, labels)["loss"]
+
+
+def public_loss(release: torch.nn.Module, videos: Sequence[dict]) -> Callable[[], torch.Tensor]:
+    return lambda: release([dict(v) for v in videos])["final_loss"]
+
+
+def optimizer_of(model: torch.nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.035)
+
+
+# ------------------------------------------------------------------------------ timing
+
+def timed_rounds(rounds: Sequence[dict[str, Callable[[], object]]]
+                 ) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Per side, the time of each round's call (one input per round, the sides' order rotated
+    from round to round) and the first call's time (the first round's inputs, called twice
+    before timing: a first call, then a warm-up)."""
+    names = list(rounds[0])
+    first = {name: t.first for name, t in time_interleaved(rounds[0], repeats=1, warmup=1).items()}
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i, fns in enumerate(rounds):
+        order = names[i % len(names):] + names[:i % len(names)]
+        result = time_interleaved({n: fns[n] for n in order}, repeats=1, warmup=0)
+        for name in names:
+            times[name].append(result[name].samples[0])
+    return times, first
+
+
+def summary(name: str, samples: Sequence[float], first: float, reference: Optional[Sequence[float]]
+            ) -> str:
+    med = statistics.median(samples)
+    line = f"  {name:<42} median {med:7.3f} s  best {min(samples):7.3f} s  first call {first:7.3f} s"
+    if reference is not None:
+        line += f"  public/pytal {statistics.median(reference) / med:5.2f}x"
+    return line
+
+
+# ------------------------------------------------------------------------------ main
+
+def run(args: argparse.Namespace, load_release: Any, make_meta_arch: Any, root: str) -> None:
+    public_model = {"input_dim": args.input_dim, "input_noise": 0.0, "droppath": 0.0}
+    overrides = {"dataset.input_dim": args.input_dim, "model.input_noise": 0.0,
+                 "model.droppath": 0.0}
+    _, cfg, release, model = build_pair(load_release, make_meta_arch, PUBLIC_CONFIG, PACKAGED,
+                                        public_model=public_model, overrides=overrides,
+                                        seed=args.seed, weight_noise=WEIGHT_NOISE)
+    _, _, _, short = build_pair(load_release, make_meta_arch, PUBLIC_CONFIG, PACKAGED,
+                                public_model=public_model, seed=args.seed,
+                                weight_noise=WEIGHT_NOISE,
+                                overrides={**overrides, "model.inference_padding": "stride"})
+    tests, trains = thumos_videos(root, cfg, test=args.videos, train=2 * args.train_steps,
+                                  seed=args.seed)
+    if args.train_length:
+        trains = full_length_videos(cfg, 2 * args.train_steps, args.train_length, args.seed)
+    print(f"{environment()}\npublic {PUBLIC_CONFIG} vs pytal {PACKAGED} (variant release), "
+          f"{args.input_dim}-d inputs, same weights (seed {args.seed})")
+    print(f"test videos: {len(tests)}, lengths {[v['feats'].shape[1] for v in tests]} steps; "
+          f"max_seq_len {cfg.dataset.max_seq_len}")
+
+    for m in (release, model, short):
+        m.eval()
+    rounds = [{"pytal": pytal_detect(model, [v]), "pytal short form": pytal_detect(short, [v]),
+               "public": public_detect(release, v)} for v in tests]
+    times, first = timed_rounds(rounds)
+    print("\ninference per video (detections of one video per call)")
+    for name in times:
+        print(summary(name, times[name], first[name], times["public"] if name != "public" else None))
+    for name, pytal_model in (("pytal", model), ("pytal short form", short)):
+        diffs = [detections_difference(public_detect(release, v)(), pytal_detect(pytal_model, [v])()[0],
+                                       TOP, ATOL) for v in tests]
+        matched = sum(d[2] for d in diffs)
+        wanted = sum(min(TOP, d[0]) for d in diffs)
+        print(f"  outputs, {name}: {matched}/{wanted} of the public code's best {TOP} detections "
+              f"per video matched (label, score and boundaries within {ATOL})"
+              + ("" if name == "pytal" else "; the short form is not meant to match"))
+    if args.batch > 1:
+        groups = [tests[i:i + args.batch] for i in range(0, len(tests), args.batch)]
+        batch_rounds = [{"pytal batched": pytal_detect(model, g),
+                         "pytal one by one": _each([pytal_detect(model, [v]) for v in g]),
+                         "public": _each([public_detect(release, v) for v in g])} for g in groups]
+        btimes, bfirst = timed_rounds(batch_rounds)
+        sizes = [len(g) for g in groups]
+        print(f"\ninference in batches of {args.batch} (time per video = batch time / videos)")
+        for name in btimes:
+            per_video = [t / n for t, n in zip(btimes[name], sizes)]
+            ref = [t / n for t, n in zip(btimes["public"], sizes)]
+            print(summary(name, per_video, bfirst[name] / sizes[0], ref if name != "public" else None))
+
+    release.train()
+    model.train()
+    batches = [trains[i:i + 2] for i in range(0, len(trains) - 1, 2)]
+    print(f"\ntraining step (batch 2; video lengths {[[v['feats'].shape[1] for v in b] for b in batches]}, "
+          f"padded to {cfg.dataset.max_seq_len})")
+    ref_loss = float(public_loss(release, batches[0])().detach())
+    got_loss = float(pytal_loss(model, batches[0])().detach())
+    p_opt, r_opt = optimizer_of(model), optimizer_of(release)
+    train_rounds = [{"pytal": train_step(pytal_loss(model, b), list(model.parameters()), p_opt),
+                     "public": train_step(public_loss(release, b), list(release.parameters()), r_opt)}
+                    for b in batches]
+    ttimes, tfirst = timed_rounds(train_rounds)
+    for name in ttimes:
+        print(summary(name, ttimes[name], tfirst[name], ttimes["public"] if name != "public" else None))
+    print(f"  outputs: first loss public {ref_loss:.6g}, pytal {got_loss:.6g} (relative difference "
+          f"{abs(ref_loss - got_loss) / max(abs(ref_loss), 1e-12):.1e})")
+
+
+def _each(calls: Sequence[Callable[[], object]]) -> Callable[[], list]:
+    return lambda: [c() for c in calls]
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--release", metavar="PATH",
+                        help="checkout of the public CLTDR-GMG code (libs/utils/nms_1d_cpu built)")
+    parser.add_argument("--videos", type=int, default=8, help="test videos (%(default)s)")
+    parser.add_argument("--train-steps", type=int, default=3, help="timed training steps (%(default)s)")
+    parser.add_argument("--train-length", type=int, default=None, metavar="T",
+                        help="training videos of exactly T steps instead of THUMOS-layout ones")
+    parser.add_argument("--input-dim", type=int, default=256, help="feature channels (%(default)s)")
+    parser.add_argument("--batch", type=int, default=1, help="also time pytal on batches of K videos")
+    parser.add_argument("--root", default=None, help="synthetic data folder (default: a temporary one)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (%(default)s)")
+    args = parser.parse_args(argv)
+    if args.videos < 1 or args.train_steps < 1 or args.batch < 1:
+        parser.error("--videos, --train-steps and --batch must be >= 1")
+    if not args.release:
+        print("public CLTDR-GMG code: missing (pass --release PATH, a checkout of "
+              "github.com/LiQiang0307/CLTDR-GMG with libs/utils/nms_1d_cpu built); skipped")
+        return 0
+    try:
+        load_release, make_meta_arch = import_release(args.release)
+    except (ImportError, FileNotFoundError) as error:
+        print(f"public CLTDR-GMG code: cannot load {args.release} ({error}); skipped")
+        return 0
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    print(f"load average before: {load_average()}")
+    if args.root:
+        run(args, load_release, make_meta_arch, args.root)
+    else:
+        with tempfile.TemporaryDirectory(prefix="pytal_peers_cltdr_") as root:
+            run(args, load_release, make_meta_arch, root)
+    print(f"\nload average after: {load_average()}; {time.perf_counter() - start:.0f} s in all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
