@@ -4,19 +4,21 @@
 // segment selected so far, in selection order, until it first falls under min_score. With
 // non-negative scores each decay is in [0, 1], so a score computed before some selections
 // is an upper bound of the current one. The candidates sit in a max-heap keyed by such a
-// bound (ties: lower position first). A candidate reaching the top is brought forward by
-// applying, in order, the decays of the selections made since its key was computed -- only
-// until its score ranks after the runner-up's key, since then it is not the next selection
-// anyway -- and is selected only once its key is current and still ranks first. Every other
-// candidate's current score is at most its key, which ranks after the top's, so this is the
-// same selection, with the same multiplications in the same order, as updating every
-// candidate after every selection (soft_nms_sequential), while only the candidates that
-// come near the top are ever updated, each only as far as needed. A selection that does not
-// overlap a candidate leaves its score unchanged (IoU 0, decay exactly 1) and is skipped by
-// a branch-free scan before any IoU or exp is computed.
+// bound (ties: lower position first). A candidate reaching the top is brought up to date by
+// applying, in order, the decays of the selections made since its key was computed, and is
+// selected only once its key is current and still ranks first. Every other candidate's
+// current score is at most its key, which ranks after the top's, so this is the same
+// selection, with the same multiplications in the same order, as updating every candidate
+// after every selection (soft_nms_sequential), while only the candidates that come near the
+// top are ever updated. A selection that does not overlap a candidate leaves its score
+// unchanged (IoU 0, decay exactly 1) and is skipped by a branch-free scan before any IoU or
+// exp is computed. (Stopping a catch-up as soon as the key falls behind the runner-up saves
+// decays but costs more sifts and scans than it saves, measured.)
 #pragma once
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "soft_nms/soft_nms.h"
@@ -30,30 +32,25 @@ struct HeapEntry {
   int32_t idx;  // the candidate's position in its group
 };
 
+// ranks_before for heap entries, without branches (which child wins is unpredictable).
 template <typename T>
 inline bool entry_ranks_before(const HeapEntry<T>& a, const HeapEntry<T>& b) {
-  return ranks_before(a.key, int64_t{a.idx}, b.key, int64_t{b.idx});
+  return (a.key > b.key) | ((a.key == b.key) & (a.idx < b.idx));
 }
 
 // A binary max-heap (children of i: 2i + 1, 2i + 2). A 4-ary heap, half as deep, measured
-// slower here: its extra comparisons are as unpredictable as the levels it saves.
-constexpr int64_t kHeapArity = 2;
-
+// slower here.
 template <typename T>
 inline int64_t best_child(const HeapEntry<T>* heap, int64_t size, int64_t first) {
-  int64_t best = first;
-  const int64_t last = min_of(first + kHeapArity, size);
-  for (int64_t c = first + 1; c < last; ++c) {
-    if (entry_ranks_before(heap[c], heap[best])) best = c;
-  }
-  return best;
+  if (first + 1 >= size) return first;
+  return first + static_cast<int64_t>(entry_ranks_before(heap[first + 1], heap[first]));
 }
 
 template <typename T>
 inline void sift_down(HeapEntry<T>* heap, int64_t size, int64_t i) {
   const auto item = heap[i];
   while (true) {
-    const int64_t first = kHeapArity * i + 1;
+    const int64_t first = 2 * i + 1;
     if (first >= size) break;
     const int64_t child = best_child(heap, size, first);
     if (!entry_ranks_before(heap[child], item)) break;
@@ -80,14 +77,15 @@ template <typename T>
 struct LazyWorkspace {
   std::vector<T> start, end, len, score;
   std::vector<HeapEntry<T>> heap;
-  std::vector<int32_t> applied, overlapping;
+  std::vector<int32_t> applied;
+  std::vector<uint8_t> flags;  // one per selection, and 8 of padding
   std::vector<T> sel_start, sel_end, sel_len;
 
   void resize(int64_t n) {
     for (auto* v : {&start, &end, &len, &score, &sel_start, &sel_end, &sel_len}) v->resize(n);
     heap.resize(n);
     applied.resize(n);
-    overlapping.resize(n);
+    flags.resize(n + 8);
   }
 };
 
@@ -101,7 +99,7 @@ class LazyGroup {
   LazyGroup(LazyWorkspace<T>& ws, int64_t at, int64_t n, const Params<T>& p, int64_t capacity)
       : start_(ws.start.data() + at), end_(ws.end.data() + at), len_(ws.len.data() + at),
         p_(p), heap_(ws.heap.data() + at), applied_(ws.applied.data() + at),
-        overlapping_(ws.overlapping.data() + at), sel_start_(ws.sel_start.data() + at),
+        flags_(ws.flags.data() + at), sel_start_(ws.sel_start.data() + at),
         sel_end_(ws.sel_end.data() + at), sel_len_(ws.sel_len.data() + at),
         capacity_(capacity),
         // A segment that does not overlap the selected one has IoU 0; skipping it is exact
@@ -115,9 +113,7 @@ class LazyGroup {
         applied_[i] = 0;
       }
     }
-    for (int64_t i = (size_ - 2) / kHeapArity; i >= 0 && size_ > 1; --i) {
-      sift_down(heap_, size_, i);
-    }
+    for (int64_t i = size_ / 2 - 1; i >= 0; --i) sift_down(heap_, size_, i);
   }
 
   // The next selection: its position in the group and its score. False when no candidate
@@ -163,22 +159,29 @@ class LazyGroup {
     const T s0 = start_[j];
     const T e0 = end_[j];
     const T l0 = len_[j];
-    // The selections to apply, in order: those overlapping the candidate, listed without
-    // branches (whether a selection overlaps is unpredictable).
-    int32_t m = 0;
+    // The selections to apply, in order: those overlapping the candidate, flagged by a
+    // branch-free (vectorizable) pass, then visited eight flags at a time.
+    const int32_t first = applied_[j];
+    const int32_t count = kept_ - first;
+    const T* sel_start = sel_start_ + first;
+    const T* sel_end = sel_end_ + first;
     if (skip_disjoint_) {
-      for (int32_t k = applied_[j]; k < kept_; ++k) {
-        overlapping_[m] = k;
-        m += static_cast<int32_t>((sel_end_[k] > s0) & (e0 > sel_start_[k]));
+      for (int32_t k = 0; k < count; ++k) {
+        flags_[k] = static_cast<uint8_t>((sel_end[k] > s0) & (e0 > sel_start[k]));
       }
     } else {
-      for (int32_t k = applied_[j]; k < kept_; ++k) overlapping_[m++] = k;
+      std::memset(flags_, 1, count);
     }
+    std::memset(flags_ + count, 0, 8);
     T s = e.key;
-    for (int32_t i = 0; i < m; ++i) {
-      const int32_t k = overlapping_[i];
-      s *= decay_weight(p_, segment_iou(sel_start_[k], sel_end_[k], sel_len_[k], s0, e0, l0));
-      if (s < p_.min_score) return CatchUp::kDropped;
+    for (int32_t w = 0; w < count; w += 8) {
+      uint64_t word = flag_word(flags_ + w);
+      while (word != 0) {
+        const int32_t k = first + w + (std::countr_zero(word) >> 3);
+        word &= word - 1;
+        s *= decay_weight(p_, segment_iou(sel_start_[k], sel_end_[k], sel_len_[k], s0, e0, l0));
+        if (s < p_.min_score) return CatchUp::kDropped;
+      }
     }
     applied_[j] = kept_;
     e.key = s;
@@ -188,13 +191,27 @@ class LazyGroup {
     return CatchUp::kFirst;
   }
 
+  // Eight flags (bytes 0 or 1) as a word whose lowest set bit belongs to the first flag set.
+  static uint64_t flag_word(const uint8_t* flags) {
+    uint64_t word;
+    std::memcpy(&word, flags, sizeof(word));
+    if constexpr (std::endian::native == std::endian::big) word = byte_reversed(word);
+    return word;
+  }
+
+  static uint64_t byte_reversed(uint64_t x) {
+    uint64_t r = 0;
+    for (int b = 0; b < 8; ++b, x >>= 8) r = (r << 8) | (x & 0xff);
+    return r;
+  }
+
   const T* start_;
   const T* end_;
   const T* len_;
   Params<T> p_;
   HeapEntry<T>* heap_;
   int32_t* applied_;
-  int32_t* overlapping_;
+  uint8_t* flags_;
   T* sel_start_;
   T* sel_end_;
   T* sel_len_;
