@@ -45,26 +45,37 @@ def batched_nms(segments: torch.Tensor, scores: torch.Tensor, labels: torch.Tens
         order), at most ``max_seg_num`` each; on the device of the inputs.
     """
     _check_args(segments, scores, labels, video_index, voting_thresh, max_seg_num, voting_weight)
-    videos = video_index if video_index is not None else torch.zeros_like(labels)
-    if multiclass:
-        num_classes = int(labels.max()) + 1 if labels.numel() else 1
-        groups = videos * num_classes + labels
-    else:
-        groups = videos
     nms = dict(iou_threshold=iou_threshold, sigma=sigma, min_score=min_score, method=method,
                backend=backend)
-    if min_score >= 0:
-        keep, new_scores = soft_nms_top_k(segments, scores, groups, videos, k=max_seg_num,
-                                          **nms)
-    else:  # selected scores may increase: every selection of every group is needed
-        keep, new_scores = soft_nms(segments, scores, groups, max_per_group=-1, **nms)
-        top = top_k_per_video(videos[keep], new_scores, max_seg_num)
-        keep, new_scores = keep[top], new_scores[top]
+    videos = video_index
+    if video_index is None:
+        groups = labels if multiclass else None
+    elif multiclass:
+        num_classes = int(labels.max()) + 1 if labels.numel() else 1
+        groups = video_index * num_classes + labels
+    else:
+        groups = video_index
+    if groups is None and min_score >= 0:
+        # One video, one group: selected scores never increase, so its first max_seg_num
+        # selections are its top max_seg_num, in order.
+        keep, new_scores = soft_nms(segments, scores, None, max_per_group=max_seg_num, **nms)
+    else:
+        if videos is None:
+            videos = torch.zeros_like(labels)
+        if min_score >= 0:
+            keep, new_scores = soft_nms_top_k(segments, scores, groups, videos,
+                                              k=max_seg_num, **nms)
+        else:  # selected scores may increase: every selection of every group is needed
+            keep, new_scores = soft_nms(segments, scores, groups, max_per_group=-1, **nms)
+            top = top_k_per_video(videos[keep], new_scores, max_seg_num)
+            keep, new_scores = keep[top], new_scores[top]
     out_segments = segments[keep]
     if voting_thresh > 0:
         if multiclass:
             _warn_voting_with_multiclass()
         else:
+            if videos is None:
+                videos = torch.zeros_like(labels)
             out_segments = vote_segments(out_segments, videos[keep], segments, scores, videos,
                                          voting_thresh, weight=voting_weight)
     result = (out_segments, new_scores, labels[keep])

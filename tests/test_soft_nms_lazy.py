@@ -218,3 +218,84 @@ def test_top_k_opcheck():
                  (segments.double(), scores.double(), groups, videos, 0.3, 0.5, 0.0, "hard", 0)]:
         result = torch.library.opcheck(torch.ops.pytal.soft_nms_top_k.default, args)
         assert set(result.values()) == {"SUCCESS"}, result
+
+
+def random_case(seed):
+    """Candidates (adversarial_candidates) and Soft-NMS arguments drawn at random."""
+    g = torch.Generator().manual_seed(seed)
+
+    def pick(options):
+        return options[int(torch.randint(0, len(options), (1,), generator=g))]
+
+    n = int(torch.randint(0, 160, (1,), generator=g))
+    dtype = pick(DTYPES)
+    segments, scores, groups = adversarial_candidates(n, pick([1, 3, 9]), seed=seed,
+                                                      dtype=dtype)
+    nms = dict(method=pick(METHODS), iou_threshold=pick([0.0, 0.1, 0.5, 1.0]),
+               sigma=pick([0.5, 0.75]), min_score=pick([0.0, 1e-3, 0.3]))
+    return segments, scores, groups, nms, pick([-1, 0, 1, 5, 60])
+
+
+@pytest.mark.parametrize("block", range(4))
+def test_many_random_sets_match_reference(block):
+    for seed in range(100 * block, 100 * (block + 1)):
+        segments, scores, groups, nms, limit = random_case(seed)
+        for g in (None, groups):
+            assert_matches_reference(segments, scores, g, segments.dtype, max_per_group=limit,
+                                     **nms)
+
+
+def test_group_numbering_does_not_change_the_selections():
+    # The CPU kernel groups candidates in one pass when the groups come sorted, by a counting
+    # sort when their numbers span a few times N, else by a stable sort: each must give the
+    # same groups in the same order, positions within a group in input order.
+    segments, scores, groups = adversarial_candidates(900, 12, seed=13, dtype=torch.float32)
+    order = torch.argsort(groups, stable=True)
+    expected = soft_nms(segments, scores, groups, backend="extension", max_per_group=30)
+    numberings = {
+        "negative, small span": groups - 7,
+        "huge span": groups * 10**15 - 5 * 10**18,
+        "sparse": groups * groups * 1000,
+    }
+    for name, numbered in numberings.items():
+        keep, new_scores = soft_nms(segments, scores, numbered, backend="extension",
+                                    max_per_group=30)
+        assert torch.equal(keep, expected[0]), name
+        assert torch.equal(new_scores, expected[1]), name
+    # Sorted input (no sort at all): the same selections, renumbered.
+    keep, new_scores = soft_nms(segments[order], scores[order], groups[order],
+                                backend="extension", max_per_group=30)
+    assert torch.equal(order[keep], expected[0]) and torch.equal(new_scores, expected[1])
+
+
+@pytest.mark.parametrize("block", range(2))
+def test_many_random_top_k_sets_match_reference(block):
+    for seed in range(100 * block, 100 * (block + 1)):
+        segments, scores, _, nms, limit = random_case(seed)
+        groups, videos = video_groups(len(scores), 3, 4, seed=seed)
+        k = max(limit, 0)
+        keep, new_scores = soft_nms_top_k(segments, scores, groups, videos, k=k,
+                                          backend="extension", **nms)
+        keep_ref, scores_ref = soft_nms_top_k(segments, scores, groups, videos, k=k,
+                                              backend="reference", **nms)
+        assert keep.tolist() == keep_ref.tolist(), seed
+        rtol = 1e-6 if segments.dtype == torch.float32 else 1e-12
+        torch.testing.assert_close(new_scores, scores_ref, rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("min_score", [1e-3, -0.2])
+@pytest.mark.parametrize("voting_thresh", [0.0, 0.8])
+def test_one_class_agnostic_video_equals_the_batched_form(min_score, voting_thresh):
+    # Without video_index a class-agnostic call is one soft_nms group (its first max_seg_num
+    # selections); with it, the per-video top-k path. Both must give the same detections.
+    segments, scores, _ = adversarial_candidates(700, 1, seed=14, dtype=torch.float32)
+    labels = torch.randint(0, 5, (700,), generator=torch.Generator().manual_seed(14))
+    nms = dict(iou_threshold=0.1, sigma=0.75, min_score=min_score, multiclass=False,
+               voting_thresh=voting_thresh, max_seg_num=50, backend="extension")
+    one = batched_nms(segments, scores - 0.1, labels, **nms)
+    batched = batched_nms(segments, scores - 0.1, labels, torch.zeros_like(labels), **nms)
+    for a, b in zip(one, batched[:3]):
+        assert torch.equal(a, b)
+    reference = batched_nms(segments, scores - 0.1, labels, **dict(nms, backend="reference"))
+    assert torch.equal(one[2], reference[2])
+    torch.testing.assert_close(one[1], reference[1], rtol=1e-6, atol=0)

@@ -19,14 +19,22 @@ struct Params {
   int64_t max_per_group;  // < 0: no limit
 };
 
-// Temporal IoU of [s1, e1] and [s2, e2]; lengths carry +1e-6 so that zero-length segments
-// give IoU 0 with everything instead of 0/0. The order of operations matches the reference.
+// Length of [s, e] as the IoU uses it: +1e-6, so that zero-length segments give IoU 0 with
+// everything instead of 0/0.
+template <typename T>
+PYTAL_HOST_DEVICE inline T segment_length(T s, T e) { return (e - s) + T(1e-6); }
+
+// Temporal IoU of [s1, e1] and [s2, e2] given their segment_length()s. The order of
+// operations matches the reference.
+template <typename T>
+PYTAL_HOST_DEVICE inline T segment_iou(T s1, T e1, T len1, T s2, T e2, T len2) {
+  const T inter = max_of(T(0), min_of(e1, e2) - max_of(s1, s2));
+  return inter / ((len1 + len2) - inter);
+}
+
 template <typename T>
 PYTAL_HOST_DEVICE inline T segment_iou(T s1, T e1, T s2, T e2) {
-  const T inter = max_of(T(0), min_of(e1, e2) - max_of(s1, s2));
-  const T len1 = (e1 - s1) + T(1e-6);
-  const T len2 = (e2 - s2) + T(1e-6);
-  return inter / ((len1 + len2) - inter);
+  return segment_iou(s1, e1, segment_length(s1, e1), s2, e2, segment_length(s2, e2));
 }
 
 // The factor a remaining segment's score is multiplied by, given its IoU with the segment

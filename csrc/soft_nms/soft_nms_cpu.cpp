@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "soft_nms/soft_nms.h"
+#include "soft_nms/soft_nms_cpu_host.h"
 #include "soft_nms/soft_nms_host.h"
 #include "soft_nms/soft_nms_lazy.h"
 
@@ -21,49 +22,47 @@ std::tuple<at::Tensor, at::Tensor> soft_nms_cpu(const at::Tensor& segments,
                                                 double iou_threshold, double sigma,
                                                 double min_score, std::string_view method,
                                                 int64_t max_per_group) {
-  check_inputs(segments, scores, groups, iou_threshold, sigma, min_score, method, max_per_group);
+  check_arguments(segments, scores, groups, iou_threshold, sigma, min_score, method,
+                  max_per_group);
   const int64_t n = segments.size(0);
   if (n == 0) return empty_result(scores);
-
-  const auto part = partition_by_group(groups, n, scores.options().dtype(at::kLong));
   const auto segs = segments.contiguous();
   const auto scs = scores.contiguous();
-  auto out_pos = at::empty({n}, part.order.options());
-  auto out_score = at::empty({n}, scores.options());
-  auto counts = at::zeros({part.num_groups}, part.order.options());
+  check_values_cpu(segs, scs);
+  const CpuGroups part = group_candidates_cpu(groups, n);
+  const int64_t num_groups = part.num_groups();
+  std::vector<int64_t> counts(num_groups);
+  std::vector<int64_t> out_pos(n);
 
-  AT_DISPATCH_FLOATING_TYPES(scores.scalar_type(), "soft_nms_cpu", [&] {
+  return AT_DISPATCH_FLOATING_TYPES(scores.scalar_type(), "soft_nms_cpu", [&] {
     const auto params =
         make_params<scalar_t>(iou_threshold, sigma, min_score, method, max_per_group);
     const scalar_t* seg = segs.data_ptr<scalar_t>();
     const scalar_t* sc = scs.data_ptr<scalar_t>();
-    const int64_t* order = part.order.data_ptr<int64_t>();
-    const int64_t* offsets = part.offsets.data_ptr<int64_t>();
-    int64_t* pos_out = out_pos.data_ptr<int64_t>();
-    scalar_t* score_out = out_score.data_ptr<scalar_t>();
-    int64_t* count_out = counts.data_ptr<int64_t>();
+    const int64_t* order = part.order.empty() ? nullptr : part.order.data();
+    std::vector<scalar_t> out_score(n);
 
-    at::parallel_for(0, part.num_groups, 1, [&](int64_t first, int64_t last) {
-      std::vector<scalar_t> start, end, score;  // work arrays, reused across groups
+    at::parallel_for(0, num_groups, 1, [&](int64_t first, int64_t last) {
+      LazyWorkspace<scalar_t> ws;  // reused across groups
       std::vector<int64_t> pos;
-      LazyWorkspace<scalar_t> lazy;
       for (int64_t g = first; g < last; ++g) {
-        const int64_t begin = offsets[g];
-        const int64_t size = offsets[g + 1] - begin;
-        load_candidates(seg, sc, order, begin, size, start, end, score);
-        if (lazy_applies(score.data(), size, params)) {
-          count_out[g] = soft_nms_lazy(start.data(), end.data(), score.data(), size, params,
-                                       begin, pos_out + begin, score_out + begin, lazy);
+        const int64_t begin = part.offsets[g];
+        const int64_t size = part.offsets[g + 1] - begin;
+        load_candidates(seg, sc, order, begin, size, ws);
+        if (lazy_applies(ws.score.data(), size, params)) {
+          counts[g] = soft_nms_lazy(ws, size, params, begin, out_pos.data() + begin,
+                                    out_score.data() + begin);
           continue;
         }
         pos.resize(size);
         for (int64_t i = 0; i < size; ++i) pos[i] = begin + i;
-        count_out[g] = soft_nms_sequential(start.data(), end.data(), score.data(), pos.data(),
-                                           size, params, pos_out + begin, score_out + begin);
+        counts[g] = soft_nms_sequential(ws.start.data(), ws.end.data(), ws.score.data(),
+                                        pos.data(), size, params, out_pos.data() + begin,
+                                        out_score.data() + begin);
       }
     });
+    return gather_kept_cpu(part, part.offsets, counts, out_pos, out_score, scores);
   });
-  return gather_kept(part, out_pos, out_score, counts);
 }
 
 }  // namespace

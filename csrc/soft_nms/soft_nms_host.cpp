@@ -59,17 +59,6 @@ void raise_value_error(bool non_finite_scores, bool non_finite_segments,
                     "(segments[:, 1] >= segments[:, 0])");
 }
 
-void check_inputs(const at::Tensor& segments, const at::Tensor& scores,
-                  const std::optional<at::Tensor>& groups, double iou_threshold, double sigma,
-                  double min_score, std::string_view method, int64_t max_per_group) {
-  check_arguments(segments, scores, groups, iou_threshold, sigma, min_score, method,
-                  max_per_group);
-  if (segments.size(0) == 0) return;
-  raise_value_error(!at::isfinite(scores).all().item<bool>(),
-                    !at::isfinite(segments).all().item<bool>(),
-                    !(segments.select(1, 1) >= segments.select(1, 0)).all().item<bool>());
-}
-
 Partition partition_by_group(const std::optional<at::Tensor>& groups, int64_t n,
                              const at::TensorOptions& index_options) {
   Partition part;

@@ -1,6 +1,7 @@
-// Host-side pieces of soft_nms shared by the CPU and CUDA registrations: argument checks,
-// the partition of candidates into groups, and the gathering of each group's selections into
-// the op's outputs. Device-agnostic (ATen ops only).
+// Host-side pieces of soft_nms: the argument checks and the value errors of every
+// registration, and, for tensors on any device (the CUDA registration; the CPU kernels use
+// the plain loops of soft_nms_cpu_host.h), the partition of candidates into groups and the
+// gathering of each group's selections into the op's outputs, as ATen ops.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -31,12 +32,6 @@ void check_arguments(const at::Tensor& segments, const at::Tensor& scores,
 
 // Raises ValueError (scores before segments) for the first flag that is set.
 void raise_value_error(bool non_finite_scores, bool non_finite_segments, bool reversed_segments);
-
-// check_arguments, then the values (finite scores and segments, end >= start) in a pass of
-// their own: the CPU entry's checks.
-void check_inputs(const at::Tensor& segments, const at::Tensor& scores,
-                  const std::optional<at::Tensor>& groups, double iou_threshold, double sigma,
-                  double min_score, std::string_view method, int64_t max_per_group);
 
 Partition partition_by_group(const std::optional<at::Tensor>& groups, int64_t n,
                              const at::TensorOptions& index_options);

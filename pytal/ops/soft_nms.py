@@ -1,6 +1,7 @@
 """Batched Soft-NMS over 1D segments: ``pytal.ops.soft_nms``."""
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
@@ -45,16 +46,22 @@ def soft_nms(segments: torch.Tensor, scores: torch.Tensor, groups: Optional[torc
         and each group in selection order; ``new_scores`` (M,) their scores at selection.
     """
     _check_args(segments, scores, groups, iou_threshold, sigma, min_score, method, max_per_group)
+    return _soft_nms(segments, scores, groups, float(iou_threshold), float(sigma),
+                     float(min_score), method, int(max_per_group), backend)
+
+
+def _soft_nms(segments, scores, groups, iou_threshold: float, sigma: float, min_score: float,
+              method: str, max_per_group: int, backend: Optional[str]):
+    """:func:`soft_nms` on checked arguments."""
     if choose_backend(_OP, segments.device, backend) == "extension":
-        # The kernels check the values as they load them (on CUDA read back with the number
-        # of selections, the one synchronisation the op needs anyway).
-        return torch.ops.pytal.soft_nms(segments, scores, groups, float(iou_threshold),
-                                        float(sigma), float(min_score), method,
-                                        int(max_per_group))
+        # The kernels check the values (on CUDA read back with the number of selections, the
+        # one synchronisation the op needs anyway).
+        return torch.ops.pytal.soft_nms(segments, scores, groups, iou_threshold, sigma,
+                                        min_score, method, max_per_group)
     _check_values(segments, scores)
-    return reference.soft_nms(segments, scores, groups, iou_threshold=float(iou_threshold),
-                              sigma=float(sigma), min_score=float(min_score), method=method,
-                              max_per_group=int(max_per_group))
+    return reference.soft_nms(segments, scores, groups, iou_threshold=iou_threshold,
+                              sigma=sigma, min_score=min_score, method=method,
+                              max_per_group=max_per_group)
 
 
 def soft_nms_top_k(segments: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor,
@@ -98,9 +105,8 @@ def soft_nms_top_k(segments: torch.Tensor, scores: torch.Tensor, groups: torch.T
         return torch.ops.pytal.soft_nms_top_k(segments, scores, groups, videos,
                                               float(iou_threshold), float(sigma),
                                               float(min_score), method, int(k))
-    keep, new_scores = soft_nms(segments, scores, groups, iou_threshold=iou_threshold,
-                                sigma=sigma, min_score=min_score, method=method,
-                                max_per_group=int(k), backend=backend)
+    keep, new_scores = _soft_nms(segments, scores, groups, float(iou_threshold), float(sigma),
+                                 float(min_score), method, int(k), backend)
     top = reference.top_k_per_video(videos[keep], new_scores, int(k))
     return keep[top], new_scores[top]
 
@@ -125,7 +131,7 @@ def _check_args(segments, scores, groups, iou_threshold, sigma, min_score, metho
         raise ValueError(f"pytal.ops.soft_nms: iou_threshold must be in [0, 1], got {iou_threshold}")
     if not (float(sigma) > 0.0 and float(sigma) != float("inf")):
         raise ValueError(f"pytal.ops.soft_nms: sigma must be a positive number, got {sigma}")
-    if not torch.isfinite(torch.tensor(float(min_score))):
+    if not math.isfinite(float(min_score)):
         raise ValueError(f"pytal.ops.soft_nms: min_score must be finite, got {min_score}")
     if int(max_per_group) < -1:
         raise ValueError("pytal.ops.soft_nms: max_per_group must be -1 (no limit) or >= 0, "
