@@ -10,10 +10,12 @@ feature maps of TAL-MTS's ``features`` backbone for the same layout.
 Writes ``<root>/annotations.json`` (ActivityNet-style, ``label_id`` on every annotation, every
 video with ``fps``), ``<root>/frames/<video_id>.npy`` uint8 (T, size, size, 3) and, with
 ``flow=True``, ``<root>/flow/<video_id>.npy`` uint8 (T, size, size, 2). Background: grey noise.
-During an action of class c a bright square of colour ``c % 3`` (a primary colour), side
-``size / 4``, sits in row ``c // 3`` of the frame and slides right by one pixel per frame; its
-flow is ``(160, 128)`` inside the square, 128 (no motion) elsewhere. The output is a
-deterministic function of the arguments.
+During an action of class c a bright square of colour ``c % 3`` (a primary colour: 250 in
+that channel, 20 in the others), side ``size / 4``, sits in row ``c // 3`` of the frame and
+slides right by one pixel per frame; its flow is ``(160, 128)`` inside the square, 128 (no
+motion) elsewhere. The square fades in over the first ``fade`` of the action and out over the
+last (blended with the background, flow 128 + 32 x strength), so the boundaries are soft. The
+output is a deterministic function of the arguments.
 
 With ``maps=True``, ``<root>/maps/<video_id>.npy`` holds packed maps
 (:mod:`pytal.backbones.feature_maps`, one row per 8 frames, ``ceil(T / 8)`` rows) with
@@ -57,20 +59,31 @@ class FrameVideos:
     map_channels: tuple[int, int] = (16, 32)
 
 
-def _video(spec, size: int, fps: float, rng: np.random.Generator, flow: bool):
+def _strength(t: int, first: int, last: int, fade: float) -> float:
+    """How much of the square frame ``t`` of an action on frames [first, last) shows: ramps
+    up over the first and down over the last ``fade`` of the action, 1 in between."""
+    frames = max(1, int(round(fade * (last - first))))
+    return min(1.0, (t - first + 1) / frames, (last - t) / frames) if fade > 0 else 1.0
+
+
+def _video(spec, size: int, fps: float, rng: np.random.Generator, flow: bool, fade: float):
     frames_n = int(round(spec.duration * fps))
     frames = rng.integers(70, 130, (frames_n, size, size, 3), dtype=np.uint8)
     motion = np.full((frames_n, size, size, 2), 128, np.uint8) if flow else None
     side = max(2, size // 4)
+    square = np.full(3, 20.0)
     for (start, end), c in zip(spec.segments.tolist(), spec.labels.tolist()):
         row = (c // 3) * side % (size - side + 1)
         first, last = int(round(start * fps)), min(frames_n, int(round(end * fps)))
+        square[:] = 20.0
+        square[c % 3] = 250.0
         for t in range(first, last):
             x = (t - first) % (size - side + 1)
-            frames[t, row:row + side, x:x + side] = 20
-            frames[t, row:row + side, x:x + side, c % 3] = 250
+            a = _strength(t, first, last, fade)
+            patch = frames[t, row:row + side, x:x + side]
+            patch[:] = np.rint((1 - a) * patch + a * square).astype(np.uint8)
             if motion is not None:
-                motion[t, row:row + side, x:x + side, 0] = 160
+                motion[t, row:row + side, x:x + side, 0] = int(round(128 + 32 * a))
     return frames, motion
 
 
@@ -98,7 +111,7 @@ def write_frame_dataset(root: Union[str, os.PathLike], *, num_videos: int = 64,
                         duration_range: tuple[float, float] = (16.0, 30.0),
                         action_seconds: tuple[float, float] = (2.0, 6.0),
                         actions_per_video: tuple[int, int] = (1, 3), val_fraction: float = 0.5,
-                        flow: bool = False, maps: bool = False,
+                        fade: float = 0.25, flow: bool = False, maps: bool = False,
                         map_channels: tuple[int, int] = (16, 32), seed: int = 0) -> FrameVideos:
     """Write the dataset (see the module docstring) under ``root``; return where it is."""
     if maps and size % 32:
@@ -119,7 +132,7 @@ def write_frame_dataset(root: Union[str, os.PathLike], *, num_videos: int = 64,
     for folder in filter(None, (frame_dir, flow_dir, maps_dir)):
         os.makedirs(folder, exist_ok=True)
     for spec in specs:
-        frames, motion = _video(spec, size, fps, rng, flow)
+        frames, motion = _video(spec, size, fps, rng, flow, fade)
         save_npy(os.path.join(frame_dir, f"{spec.video_id}.npy"), frames)
         if motion is not None:
             save_npy(os.path.join(flow_dir, f"{spec.video_id}.npy"), motion)
