@@ -96,3 +96,11 @@ def test_config_key(tiny_frames):
     assert FrameClipDataset.from_config(cfg.dataset, training=False).clips is None
     with pytest.raises(ConfigError, match="dataset.clip_stride"):
         load_config("talmts_small", {"dataset.clip_stride": 0})
+
+
+def test_clip_lengths_are_checked_against_the_duration(tiny_frames):
+    ann, frame_dir = tiny_frames
+    np.save(f"{frame_dir}/a.npy", np.zeros((150, 32, 32, 3), np.uint8))     # 30 s at 10 fps
+    with pytest.raises(ValueError, match=r"a\.npy: 150 features, but duration 30"):
+        FrameClipDataset(ann, frame_dir, subset="training", frame_fps=10.0, training=True,
+                         max_seq_len=128, clip_stride=30, input_dim=3072)

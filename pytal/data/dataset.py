@@ -159,6 +159,8 @@ class FeatureDataset(Dataset):
         for index, video in enumerate(self.videos):
             grid = self.grid(index)
             lengths.append(self.num_steps(index))
+            if self.resize_length is None:
+                self._check_length(video, lengths[-1], self.path(video.video_id))
             segments.append(torch.from_numpy(grid.to_steps(video.segments)).to(torch.float32)
                             .reshape(-1, 2))
             offsets.add(grid.offset)
