@@ -211,17 +211,17 @@ def _validate(device: torch.device, repeats: int, warmup: int, train_length: Opt
 
 def _models(cfg: Any, device: torch.device, seed: int
             ) -> tuple[dict[str, nn.Module], dict[str, torch.optim.Optimizer], float]:
-    """One model per backend, identical initial weights, each with its AdamW optimiser (the
-    engine's parameter groups and ``train.lr`` / ``train.weight_decay``); also the clip norm."""
-    from pytal.engine import param_groups
+    """One model per backend, identical initial weights, each with the config's optimiser (the
+    engine's ``train.optimizer``, parameter groups, ``train.lr`` / ``train.weight_decay``); also
+    the clip norm."""
+    from pytal.engine import build_optimizer
     from pytal.models import build_model
 
     settings = cfg.train
     torch.manual_seed(seed)
     first = build_model(cfg).to(device)
     models = {BACKENDS[0]: first, BACKENDS[1]: copy.deepcopy(first)}
-    optims = {b: torch.optim.AdamW(param_groups(m, settings.weight_decay), lr=settings.lr)
-              for b, m in models.items()}
+    optims = {b: build_optimizer(m, settings) for b, m in models.items()}
     return models, optims, settings.clip_grad_l2norm
 
 

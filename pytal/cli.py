@@ -180,6 +180,8 @@ def format_result(result: dict, *, title: str = "", per_class: bool = False) -> 
     for tiou, m_ap in zip(result["tiou_thresholds"], result["mAP"]):
         lines.append(f"  {tiou:>6.2f}  {100 * m_ap:>8.2f}")
     lines.append(f"  {'avg':>6}  {100 * result['average_mAP']:>8.2f}")
+    for name, value in result.get("sub_averages", {}).items():
+        lines.append(f"  {'avg ' + name:>6}  {100 * value:>8.2f}")
     for name, value in result.get("proposals", {}).items():
         lines.append(f"  proposals {name} (%): {100 * value:.2f}")
     if per_class:
@@ -394,12 +396,18 @@ def add_extract_parser(subparsers: argparse._SubParsersAction) -> None:
     add_threads_argument(add(subparsers))
 
 
+def add_extract_maps_parser(subparsers: argparse._SubParsersAction) -> None:
+    from pytal.video_commands import add_extract_maps_parser as add
+
+    add_threads_argument(add(subparsers))
+
+
 # ------------------------------------------------------------------------------------ driver
 
 #: Builders of the subcommands, in the order ``pytal --help`` lists them.
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_demo_parser, add_train_parser, add_eval_parser, add_infer_parser, add_extract_parser,
-    add_convert_checkpoint_parser, add_bench_parser]
+    add_extract_maps_parser, add_convert_checkpoint_parser, add_bench_parser]
 
 
 def build_parser() -> argparse.ArgumentParser:

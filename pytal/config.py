@@ -67,7 +67,9 @@ class DatasetConfig:
     Units: ``feat_stride`` / ``num_frames`` in frames, ``max_seq_len`` / ``resize_length`` in
     feature steps, ``trunc_thresh`` and ``crop_ratio`` as fractions. ``label_space``: which
     labelling of an annotation file with several to use (EPIC-KITCHENS-100's ``verb`` /
-    ``noun``), null for files with one.
+    ``noun``), null for files with one. ``clip_stride`` (steps): train on the fixed clips of
+    ``max_seq_len`` steps every that many steps that hold a whole action (AFSD's rule,
+    :mod:`pytal.data.clips`); null: one random crop per video and epoch.
     """
 
     SECTION: ClassVar[str] = "dataset"
@@ -94,8 +96,11 @@ class DatasetConfig:
     frame_fps: Optional[float] = None
     frame_crop: Optional[int] = None
     label_space: Optional[str] = None
+    clip_stride: Optional[int] = None
 
     def __post_init__(self) -> None:
+        if self.clip_stride is not None and self.clip_stride < 1:
+            raise _fail("dataset.clip_stride", "an integer >= 1 or null", self.clip_stride)
         if self.flow_dir and not self.frame_dir:
             raise _fail("dataset.frame_dir", "set when dataset.flow_dir is", self.frame_dir)
         if self.frame_crop is not None and self.frame_crop < 1:
@@ -125,8 +130,9 @@ class TrainConfig:
     """``train.*``: optimisation and bookkeeping of :class:`~pytal.engine.Trainer`.
 
     epochs, warmup_epochs: training length and linear warm-up (epochs). batch_size: videos per
-    step (per process). lr, eta_min: AdamW peak learning rate and the cosine floor.
-    weight_decay: AdamW's (not applied to biases and norm weights). clip_grad_l2norm:
+    step (per process). lr, eta_min: peak learning rate and the cosine floor. optimizer:
+    ``adamw`` (decoupled weight decay) or ``adam`` (weight decay added to the gradients, as
+    torch's Adam does). weight_decay: the optimiser's (not applied to biases and norm weights). clip_grad_l2norm:
     gradient-norm clip (<= 0: off). model_ema, ema_decay: keep an EMA of the weights and
     evaluate it. num_workers: DataLoader workers. seed: seeds the weights, the sampler, the
     crops and the model's noise. eval_every: evaluate every that many epochs (0: only after
@@ -142,7 +148,7 @@ class TrainConfig:
     batch_size: int = 2
     lr: float = 1e-4
     eta_min: float = 1e-8
-    optimizer: Literal["adamw"] = "adamw"
+    optimizer: Literal["adamw", "adam"] = "adamw"
     schedule: Literal["cosine"] = "cosine"
     weight_decay: float = 0.05
     clip_grad_l2norm: float = 1.0

@@ -1,12 +1,13 @@
-"""``pytal extract`` (videos -> feature files) and the video form of ``pytal infer``
-(videos -> detections, timelines, subtitles): argument parsing and the two runs."""
+"""``pytal extract`` (videos -> feature files), ``pytal extract-maps`` (frames or videos -> the
+I3D spatial maps of TAL-MTS's ``features`` backbone) and the video form of ``pytal infer``
+(videos -> detections, timelines, subtitles): argument parsing and the runs."""
 from __future__ import annotations
 
 import argparse
 import os
 from typing import Optional
 
-__all__ = ["add_extract_parser", "run_extract", "add_extraction_arguments",
+__all__ = ["add_extract_parser", "run_extract", "add_extract_maps_parser", "run_extract_maps", "add_extraction_arguments",
            "add_video_infer_arguments", "run_infer_videos", "settings_from_args"]
 
 
@@ -61,6 +62,15 @@ def settings_from_args(args: argparse.Namespace, base: Optional[dict] = None):
     return ExtractionSettings.from_dict(values, source="extraction settings")
 
 
+def print_report(command: str, report, out: str) -> int:
+    """One line of counts of an extraction report, one per failed video; the exit status."""
+    print(f"pytal {command}: {len(report.written)} written, {len(report.skipped)} already done, "
+          f"{len(report.failed)} failed -> {out}")
+    for path, message in report.failed:
+        print(f"  failed: {message}" if path in message else f"  failed: {path}: {message}")
+    return 1 if report.failed else 0
+
+
 def default_device(device: Optional[str]) -> str:
     import torch
     if device is not None:
@@ -102,11 +112,56 @@ def run_extract(args: argparse.Namespace) -> int:
                                 progress=None if not args.no_progress else False)
     except ImportError as err:
         raise ValueError(str(err)) from None
-    print(f"pytal extract: {len(report.written)} written, {len(report.skipped)} already done, "
-          f"{len(report.failed)} failed -> {args.out}")
-    for path, message in report.failed:
-        print(f"  failed: {message}" if path in message else f"  failed: {path}: {message}")
-    return 1 if report.failed else 0
+    return print_report("extract", report, args.out)
+
+
+def add_extract_maps_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "extract-maps", help="I3D spatial feature maps for TAL-MTS's features backbone",
+        description="Run Inception-I3D over frame videos (<video_id>.npy uint8 (T, H, W, 3), a "
+                    "folder of them, the layout of dataset.frame_dir) or video files, and "
+                    "write OUT/<video_id>.npy: (ceil(T/8), D) float32 rows packing the "
+                    "Mixed_4f (T/4, 832, S/16, S/16) and Mixed_5c (T/8, 1024, S/32, S/32) maps "
+                    "(docs/talmts.md), RGB then flow, plus OUT/maps.json. Resumable: videos "
+                    "already in OUT are skipped.")
+    parser.add_argument("inputs", nargs="+", metavar="FRAMES_OR_VIDEOS")
+    parser.add_argument("--out", required=True, metavar="DIR")
+    parser.add_argument("--flow", metavar="DIR", default="",
+                        help="optical flow frames <video_id>.npy uint8 (T, H, W, 2) of the same "
+                             "frames: adds the flow stream")
+    parser.add_argument("--weights", metavar="PATH|random",
+                        help="RGB I3D weights (public rgb_imagenet.pt layout; default: that file "
+                             "in the torch cache); 'random' for seeded random weights (tests)")
+    parser.add_argument("--flow-weights", metavar="PATH|random",
+                        help="flow I3D weights (flow_imagenet.pt layout)")
+    parser.add_argument("--size", type=int, default=96,
+                        help="frame size S in pixels, a multiple of 32 (default %(default)s: "
+                             "model.frame_size); frames are centre-cropped to it")
+    parser.add_argument("--fps", type=float, default=10.0,
+                        help="video inputs: frames per second to decode (default %(default)s)")
+    parser.add_argument("--resize", type=int, default=112,
+                        help="video inputs: shorter side before the crop (default %(default)s)")
+    parser.add_argument("--chunk", type=int, default=256,
+                        help="frames per I3D call, a multiple of 8 (default %(default)s: "
+                             "model.clip_length)")
+    parser.add_argument("--device", default=None,
+                        help="torch device (default: cuda when available, else cpu)")
+    parser.set_defaults(handler=run_extract_maps)
+    return parser
+
+
+def run_extract_maps(args: argparse.Namespace) -> int:
+    from pytal.video.maps import MapsSettings, write_feature_maps
+
+    settings = MapsSettings(size=args.size, fps=args.fps, resize=args.resize, chunk=args.chunk,
+                            streams=("rgb", "flow") if args.flow else ("rgb",))
+    try:
+        report = write_feature_maps(args.inputs, args.out, settings, flow_dir=args.flow,
+                                    weights=args.weights, flow_weights=args.flow_weights,
+                                    device=default_device(args.device))
+    except ImportError as err:
+        raise ValueError(str(err)) from None
+    return print_report("extract-maps", report, args.out)
 
 
 def add_video_infer_arguments(parser: argparse.ArgumentParser) -> None:

@@ -127,7 +127,7 @@ def test_round_trip_load_override_save_load(tmp_path):
     ("eval.pre_nms_topk=many", "eval.pre_nms_topk must be an integer"),
     ("eval.tiou_thresholds=[0.5, 1.5]", r"eval.tiou_thresholds must be a non-empty list"),
     ("train.epochs=0", "train.epochs must be an integer >= 1"),
-    ("train.optimizer=sgd", "train.optimizer must be 'adamw'"),
+    ("train.optimizer=sgd", "train.optimizer must be one of adamw, adam"),
     ("model.name=nope", "model.name must be one of"),
     ("foo.bar=1", "foo is not a config section"),
     ("train.epochs", "expected section.key=value"),

@@ -123,7 +123,7 @@ def test_warmup_cosine():
     ("epochs", 0, "train.epochs must be an integer >= 1"),
     ("lr", "fast", "train.lr must be a number"),
     ("model_ema", "yes", "train.model_ema must be true or false"),
-    ("optimizer", "sgd", "train.optimizer must be 'adamw'"),
+    ("optimizer", "sgd", "train.optimizer must be one of adamw, adam"),
 ])
 def test_train_settings_errors(key, value, message):
     with pytest.raises(ValueError, match=message):

@@ -27,10 +27,14 @@ def test_synthetic_frames_deterministic_and_annotated(frames, tmp_path):
     ann = json.load(open(frames.annotation_file))["database"]["video_0"]
     assert a.shape == (round(ann["duration"] * 10), 32, 32, 3) and a.dtype == np.uint8
     (start, end), c = ann["annotations"][0]["segment"], ann["annotations"][0]["label_id"]
-    inside = a[int(start * 10) + 1, :, :, c % 3]
-    assert (inside >= 250).sum() == 8 * 8                      # the class's square
+    first, last = round(start * 10), round(end * 10)
+    middle = (first + last) // 2                               # full strength after the fade
+    assert (a[middle, :, :, c % 3] == 250).sum() == 8 * 8      # the class's square
     flow = np.load(os.path.join(frames.flow_dir, "video_0.npy"))
-    assert (flow[int(start * 10) + 1, ..., 0] == 160).sum() == 64
+    assert (flow[middle, ..., 0] == 160).sum() == 64
+    # fading in: the first frame shows 1 / (a quarter of the action's frames) of the square
+    fade = max(1, round(0.25 * (last - first)))
+    assert (flow[first, ..., 0] == round(128 + 32 / fade)).sum() == 64
 
 
 def test_packaged_small_annotations_are_the_generator_defaults(tmp_path):

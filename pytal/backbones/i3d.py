@@ -127,10 +127,18 @@ class InceptionI3d(nn.Module):
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """(B, in_channels, T, H, W) -> the ``Mixed_5c`` map (B, 1024, ~T/8, ~H/32, ~W/32)."""
+        return self.mixed_maps(x)[1]
+
+    def mixed_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, in_channels, T, H, W) -> the ``Mixed_4f`` map (B, 832, ~T/4, ~H/16, ~W/16) and
+        the ``Mixed_5c`` map (B, 1024, ~T/8, ~H/32, ~W/32)."""
+        m4 = None
         for name, module in self.named_children():
             if name != "logits":
                 x = module(x)
-        return x
+                if name == "Mixed_4f":
+                    m4 = x
+        return m4, x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.feature_map(x).mean(dim=(2, 3, 4))

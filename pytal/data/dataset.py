@@ -19,6 +19,16 @@ One class covers the usual TAL benchmarks as configurations:
   the duration: step ``i`` is centred at ``(i + 0.5) * duration / resize_length`` seconds
   (``feat_stride = feat_num_frames = duration * fps / resize_length`` frames).
 
+* Fixed training clips (AFSD's and TAL-MTS' training)::
+
+      FeatureDataset(ann, frames, subset="validation", feat_stride=1, num_frames=1,
+                     training=True, max_seq_len=256, clip_stride=30)
+
+  With ``clip_stride`` set, a training dataset's items are not videos but the windows of
+  ``max_seq_len`` steps starting every ``clip_stride`` steps (the last one ending at the
+  video's end) that hold at least one whole action (:mod:`pytal.data.clips`); each window's
+  segments are clipped to it as a random crop's are.
+
 * Segments that reach outside their video's ``[0, duration]`` (real files have some: THUMOS14
   has 8 past the end) are clipped for training to the features' window, and dropped when less
   than ``trunc_thresh`` of them remains inside; a training dataset warns once with their count.
@@ -42,6 +52,7 @@ from torch.utils.data import Dataset
 
 from pytal.data.annotations import (Annotations, AnnotationError, PathOrDict, VideoAnnotation,
                                     load_annotations, resolve_labels)
+from pytal.data.clips import training_clips
 from pytal.data.crop import clip_to_window, crop_length, random_crop
 from pytal.data.features import feature_path, load_features, resize_features
 from pytal.data.timing import FeatureGrid
@@ -67,6 +78,8 @@ class FeatureDataset(Dataset):
         length_tolerance: allowed relative difference between a file's length and the one
             implied by the duration (``None`` disables the check; 1 step of slack is added).
         skip_missing: drop videos without a feature file instead of raising.
+        clip_stride: training only: fixed clips of ``max_seq_len`` steps every that many steps
+            instead of one random crop per video (module docstring); None: random crops.
         generator: RNG for training crops (default: torch's global RNG, which DataLoader
             seeds differently in each worker; a generator given here is copied into every
             worker, so use it with ``num_workers=0``).
@@ -86,7 +99,7 @@ class FeatureDataset(Dataset):
                  classes: Optional[Sequence[str]] = None, input_dim: Optional[int] = None,
                  length_tolerance: Optional[float] = 0.1, skip_missing: bool = False,
                  generator: Optional[torch.Generator] = None,
-                 label_space: Optional[str] = None) -> None:
+                 label_space: Optional[str] = None, clip_stride: Optional[int] = None) -> None:
         if resize_length is None and (feat_stride is None or num_frames is None):
             raise ValueError("feat_stride and num_frames are required unless resize_length is "
                              f"set; got feat_stride={feat_stride!r}, num_frames={num_frames!r}")
@@ -100,6 +113,10 @@ class FeatureDataset(Dataset):
             raise ValueError(f"crop_ratio must be (lo, hi) with 0 < lo <= hi, got {crop_ratio!r}")
         if not 0.0 <= trunc_thresh <= 1.0:
             raise ValueError(f"trunc_thresh must be in [0, 1], got {trunc_thresh!r}")
+        if clip_stride is not None and (int(clip_stride) < 1 or max_seq_len is None):
+            raise ValueError("clip_stride must be a positive number of steps, with max_seq_len "
+                             f"(the clip length) set; got clip_stride={clip_stride!r}, "
+                             f"max_seq_len={max_seq_len!r}")
 
         self.feature_dir = os.fspath(feature_dir)
         self.file_prefix, self.file_ext = file_prefix, file_ext
@@ -130,6 +147,51 @@ class FeatureDataset(Dataset):
                                   "annotated video to train on")
         if training:
             self._warn_segments_outside_videos()
+        #: training clips ``(video index, start step)``, or None: one item per video
+        self.clips: Optional[list[tuple[int, int]]] = None
+        if training and clip_stride is not None:
+            self.clips = self._training_clips(int(clip_stride))
+
+    def _training_clips(self, stride: int) -> list[tuple[int, int]]:
+        """The fixed clips (:func:`pytal.data.clips.training_clips`); one warning naming the
+        videos that give none (no action fits wholly in a clip)."""
+        lengths, segments, offsets = [], [], set()
+        for index, video in enumerate(self.videos):
+            grid = self.grid(index)
+            lengths.append(self.num_steps(index))
+            if self.resize_length is None:
+                self._check_length(video, lengths[-1], self.path(video.video_id))
+            segments.append(torch.from_numpy(grid.to_steps(video.segments)).to(torch.float32)
+                            .reshape(-1, 2))
+            offsets.add(grid.offset)
+        offset = max(offsets) if offsets else 0.5
+        clips = training_clips(lengths, segments, window=self.max_seq_len, stride=stride,
+                               offset=offset)
+        if not clips:
+            raise AnnotationError(f"{self.annotations.source}: subset {self.subsets} gives no "
+                                  f"training clip of {self.max_seq_len} steps holding a whole "
+                                  "action; raise max_seq_len or unset clip_stride")
+        used = {v for v, _ in clips}
+        unused = [v.video_id for i, v in enumerate(self.videos) if i not in used]
+        if unused:
+            warnings.warn(f"{self.annotations.source}: {len(unused)} of {len(self.videos)} "
+                          f"videos of subset {self.subsets} give no training clip (no action "
+                          f"lies wholly in a clip of {self.max_seq_len} steps; first: "
+                          f"{unused[0]!r})", stacklevel=3)
+        return clips
+
+    def num_steps(self, index: int) -> int:
+        """Steps of item ``index``'s video as :meth:`__getitem__` sees them before cropping
+        (a ``.npy`` file's length is read from its header)."""
+        if self.resize_length is not None:
+            return self.resize_length
+        path = self.path(self.videos[index].video_id)
+        if path.endswith(".npy"):
+            try:
+                return int(np.load(path, mmap_mode="r", allow_pickle=False).shape[0])
+            except (OSError, ValueError) as err:
+                raise ValueError(f"feature file {path}: not a readable .npy file ({err})") from None
+        return int(self.read(path).shape[1])
 
     def _warn_segments_outside_videos(self) -> None:
         """One warning when annotated segments reach outside their video's [0, duration]:
@@ -174,7 +236,8 @@ class FeatureDataset(Dataset):
                    trunc_thresh=dataset.trunc_thresh,
                    crop_ratio=dataset.crop_ratio if training else None,
                    input_dim=dataset.input_dim, generator=generator,
-                   label_space=dataset.label_space)
+                   label_space=dataset.label_space,
+                   clip_stride=dataset.clip_stride if training else None)
 
     @property
     def num_classes(self) -> int:
@@ -185,7 +248,7 @@ class FeatureDataset(Dataset):
         return [v.video_id for v in self.videos]
 
     def __len__(self) -> int:
-        return len(self.videos)
+        return len(self.videos) if self.clips is None else len(self.clips)
 
     def path(self, video_id: str) -> str:
         """The feature file of ``video_id``."""
@@ -232,23 +295,38 @@ class FeatureDataset(Dataset):
                 f"implies about {expected} (tolerance {self.length_tolerance:.0%}); check "
                 "feat_stride / num_frames / fps, or pass length_tolerance=None")
 
-    def read(self, path: str) -> torch.Tensor:
+    def read(self, path: str, steps: Optional[slice] = None) -> torch.Tensor:
         """(C, T) float32 inputs of one video from its file, checked against ``input_dim``
-        (subclasses read other layouts)."""
-        return load_features(path, channels=self.input_dim)
+        (subclasses read other layouts); ``steps``: only those steps."""
+        feats = load_features(path, channels=self.input_dim)
+        return feats if steps is None else feats[:, steps].contiguous()
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        start = None
+        if self.clips is not None:
+            index, start = self.clips[index]
         video = self.videos[index]
         path = self.path(video.video_id)
-        feats = self.read(path)
-        self._check_length(video, feats.shape[1], path)
-        if self.resize_length is not None:
-            feats = resize_features(feats, self.resize_length)
         grid = self.grid(index)
         segments = torch.from_numpy(grid.to_steps(video.segments)).to(torch.float32)
         labels = torch.from_numpy(self._label_ids(video))
-        if self.training:
-            feats, segments, labels = self._crop(feats, segments, labels, grid.offset)
+        if start is not None:
+            window = slice(start, start + self.max_seq_len)
+            if self.resize_length is not None:
+                feats = resize_features(self.read(path), self.resize_length)[:, window]
+            else:
+                feats = self.read(path, window)
+            clipped, keep = clip_to_window(segments.reshape(-1, 2), start,
+                                           start + self.max_seq_len, offset=grid.offset,
+                                           trunc_thresh=self.trunc_thresh)
+            segments, labels = clipped[keep], labels[keep]
+        else:
+            feats = self.read(path)
+            self._check_length(video, feats.shape[1], path)
+            if self.resize_length is not None:
+                feats = resize_features(feats, self.resize_length)
+            if self.training:
+                feats, segments, labels = self._crop(feats, segments, labels, grid.offset)
         return {
             "video_id": video.video_id,
             "feats": feats,

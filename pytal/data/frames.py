@@ -6,9 +6,11 @@ optionally ``<flow_dir>/<video_id>.npy`` uint8 (T, H, W, 2) optical flow (128 = 
 the same frames. Each step of ``feats`` is one frame flattened in (k, y, x) order, RGB channels
 then flow channels: ``feats`` is (K * S * S, T) with pixel values in [0, 255], K = 3 or 5.
 
-Training items are random temporal crops of ``max_seq_len`` frames (the clip length), a random
+Training items are clips of ``max_seq_len`` frames (the clip length): with ``clip_stride`` the
+fixed clips every that many frames that hold a whole action (AFSD's rule,
+:mod:`pytal.data.clips`), else one random temporal crop per video; then a random
 ``frame_crop`` x ``frame_crop`` spatial crop and a horizontal flip with probability 1/2 (the
-flow's x component is mirrored: ``255 - u``); evaluation items are whole videos, centre-cropped.
+flow's x component is mirrored: ``255 - u``). Evaluation items are whole videos, centre-cropped.
 """
 from __future__ import annotations
 
@@ -19,19 +21,9 @@ import numpy as np
 import torch
 
 from pytal.data.dataset import FeatureDataset
+from pytal.io.frames import load_frames
 
-__all__ = ["FrameClipDataset", "flatten_frames", "load_frames"]
-
-
-def load_frames(path: str, channels: int) -> np.ndarray:
-    """(T, H, W, channels) uint8 array of a ``.npy`` file; errors name the file."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"frame file not found: {path}")
-    frames = np.load(path, mmap_mode="r", allow_pickle=False)
-    if frames.ndim != 4 or frames.shape[-1] != channels or frames.dtype != np.uint8:
-        raise ValueError(f"frame file {path}: expected a uint8 (T, H, W, {channels}) array, got "
-                         f"{frames.dtype} {tuple(frames.shape)}")
-    return frames
+__all__ = ["FrameClipDataset", "flatten_frames"]
 
 
 def flatten_frames(frames: torch.Tensor) -> torch.Tensor:
@@ -64,7 +56,7 @@ class FrameClipDataset(FeatureDataset):
                    file_prefix=dataset.file_prefix or "", training=training,
                    max_seq_len=dataset.max_seq_len if training else None,
                    trunc_thresh=dataset.trunc_thresh, input_dim=dataset.input_dim,
-                   generator=generator)
+                   generator=generator, clip_stride=dataset.clip_stride if training else None)
 
     def _fps(self, video: Any) -> float:
         return float(self.frame_fps) if self.frame_fps is not None else super()._fps(video)
@@ -72,7 +64,7 @@ class FrameClipDataset(FeatureDataset):
     def _draw(self, high: int) -> int:
         return int(torch.randint(high, (1,), generator=self.generator))
 
-    def read(self, path: str) -> torch.Tensor:
+    def read(self, path: str, steps: Optional[slice] = None) -> torch.Tensor:
         frames = load_frames(path, 3)
         if self.flow_dir:
             flow_path = os.path.join(self.flow_dir, os.path.basename(path))
@@ -80,6 +72,10 @@ class FrameClipDataset(FeatureDataset):
             if flow.shape[:3] != frames.shape[:3]:
                 raise ValueError(f"flow file {flow_path}: shape {tuple(flow.shape[:3])} differs "
                                  f"from the frames' {tuple(frames.shape[:3])}")
+        if steps is not None:                   # read only the clip's frames of the mapped file
+            frames = frames[steps]
+            flow = flow[steps] if self.flow_dir else None
+        if self.flow_dir:
             frames = np.concatenate((frames, flow), axis=-1)
         _, h, w, _ = frames.shape
         size = self.frame_crop if self.frame_crop is not None else h

@@ -21,8 +21,8 @@ from pytal.engine.ema import ModelEMA
 from pytal.engine.inference import detections_json, infer_batches, infer_dataset
 from pytal.engine.loading import class_names_of, feature_items, load_model
 from pytal.engine.schedule import WarmupCosine, build_scheduler
-from pytal.engine.trainer import Trainer, param_groups, seed_everything
+from pytal.engine.trainer import Trainer, build_optimizer, param_groups, seed_everything
 
 __all__ = ["CHECKPOINT_FORMAT", "ModelEMA", "Trainer", "WarmupCosine",
            "atomic_save", "build_dataset", "build_scheduler", "class_names_of", "feature_items", "load_model", "detections_json", "infer_batches",
-           "infer_dataset", "load_checkpoint", "param_groups", "seed_everything"]
+           "infer_dataset", "load_checkpoint", "param_groups", "seed_everything", "build_optimizer"]

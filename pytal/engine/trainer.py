@@ -1,6 +1,7 @@
-"""The training loop: AdamW, warm-up + cosine, gradient clipping, EMA, mixed precision
-(``train.amp``), periodic evaluation, best-checkpoint selection, exact resume, and the same in
-several processes (DistributedDataParallel, see :mod:`pytal.engine.distributed`)."""
+"""The training loop: AdamW or Adam (``train.optimizer``), warm-up + cosine, gradient
+clipping, EMA, mixed precision (``train.amp``), periodic evaluation, best-checkpoint selection,
+exact resume, and the same in several processes (DistributedDataParallel, see
+:mod:`pytal.engine.distributed`)."""
 from __future__ import annotations
 
 import logging
@@ -33,7 +34,7 @@ from pytal.engine.progress import progress_bar
 from pytal.engine.schedule import build_scheduler
 from pytal.video.manifest import extraction_settings
 
-__all__ = ["Trainer", "param_groups", "seed_everything"]
+__all__ = ["OPTIMIZERS", "Trainer", "build_optimizer", "param_groups", "seed_everything"]
 
 LOG = logging.getLogger("pytal.engine")
 LAST, BEST = "last.pt", "best.pt"
@@ -47,13 +48,25 @@ def seed_everything(seed: int) -> None:
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: weight decay on weights of rank >= 2 only (not biases, norms, scales)."""
+    """Optimiser groups: weight decay on weights of rank >= 2 only (not biases, norms, scales)."""
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
             (decay if p.dim() >= 2 else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay},
             {"params": no_decay, "weight_decay": 0.0}]
+
+
+#: ``train.optimizer`` -> the torch optimiser class.
+OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
+
+
+def build_optimizer(model: nn.Module, settings: Any) -> torch.optim.Optimizer:
+    """The ``train.optimizer`` of ``settings`` (a :class:`~pytal.config.TrainConfig`) over
+    :func:`param_groups` of ``model`` at ``train.lr``: ``adamw`` decouples the weight decay,
+    ``adam`` adds it to the gradients."""
+    return OPTIMIZERS[settings.optimizer](param_groups(model, settings.weight_decay),
+                                          lr=settings.lr)
 
 
 def _rng_state(generators: Mapping[str, torch.Generator]) -> dict[str, Any]:
@@ -147,7 +160,7 @@ class Trainer:
                 find_unused_parameters=True)
         if len(self.loader) == 0:
             raise ValueError("Trainer: the training subset gives no batch")
-        self.optimizer = torch.optim.AdamW(param_groups(self.model, s.weight_decay), lr=s.lr)
+        self.optimizer = build_optimizer(self.model, s)
         steps = len(self.loader)
         self.scheduler = build_scheduler(self.optimizer, warmup_steps=round(s.warmup_epochs * steps),
                                          total_steps=s.epochs * steps, base_lr=s.lr,
@@ -341,9 +354,11 @@ class Trainer:
         ``metrics.json`` and ``detections.json``."""
         metrics, detections = self.evaluate()
         metrics = {**metrics, "epoch": self.epoch}
+        subs = {"sub_averages": metrics["sub_averages"]} if "sub_averages" in metrics else {}
         self.history.append({"epoch": self.epoch, "average_mAP": metrics["average_mAP"],
-                             "mAP": metrics["mAP"]})
-        LOG.info("epoch %d: average mAP %.4f (%s)", self.epoch, metrics["average_mAP"],
+                             "mAP": metrics["mAP"], **subs})
+        LOG.info("epoch %d: average mAP %.4f%s (%s)", self.epoch, metrics["average_mAP"],
+                 "".join(f", avg {k} {v:.4f}" for k, v in subs.get("sub_averages", {}).items()),
                  " ".join(f"{t:.2f}:{m:.4f}" for t, m in zip(metrics["tiou_thresholds"], metrics["mAP"])))
         if "proposals" in metrics:
             LOG.info("epoch %d: proposals AR@100 %.4f AUC %.4f", self.epoch,

@@ -33,7 +33,7 @@ from pytal.io.detections import load_detections
 from pytal.io.jsonio import PathOrDict
 from pytal.evaluation.ap import sparse_class_average_precision
 from pytal.evaluation.matching import true_positives
-from pytal.evaluation.thresholds import ThresholdSpec, parse_tiou_thresholds
+from pytal.evaluation.thresholds import ThresholdSpec, parse_tiou_thresholds, sub_average_sets
 
 UNKNOWN_VIDEO_MODES = ("false_positive", "ignore")
 
@@ -106,7 +106,9 @@ def evaluate(ground_truth: PathOrDict, predictions: PathOrDict, *, subset: str,
 
     Returns:
         ``{"tiou_thresholds": [R floats], "mAP": [R floats], "average_mAP": float,
-        "per_class_ap": {label: [R floats]}}`` (labels sorted).
+        "per_class_ap": {label: [R floats]}}`` (labels sorted), plus ``"sub_averages":
+        {name: float}`` when the thresholds strictly contain named sets
+        (:data:`pytal.evaluation.thresholds.SUB_AVERAGES`: ``"0.1:0.5"``, ``"0.3:0.7"``).
     """
     if unknown_videos not in UNKNOWN_VIDEO_MODES:
         raise ValueError(f"unknown_videos must be one of {UNKNOWN_VIDEO_MODES}, got {unknown_videos!r}")
@@ -115,12 +117,16 @@ def evaluate(ground_truth: PathOrDict, predictions: PathOrDict, *, subset: str,
     pred = _Predictions(predictions, gt, unknown_videos)
     ap = average_precision(gt, pred, thresholds)                      # (R, K)
     m_ap = ap.mean(axis=1)
-    return {
+    result = {
         "tiou_thresholds": thresholds.tolist(),
         "mAP": m_ap.tolist(),
         "average_mAP": float(m_ap.mean()),
         "per_class_ap": {label: ap[:, k].tolist() for k, label in enumerate(gt.labels)},
     }
+    subs = sub_average_sets(thresholds.tolist())
+    if subs:
+        result["sub_averages"] = {name: float(m_ap[index].mean()) for name, index in subs.items()}
+    return result
 
 
 def average_precision(gt: _GroundTruth, pred: _Predictions, thresholds: np.ndarray) -> np.ndarray:

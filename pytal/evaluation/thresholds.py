@@ -1,5 +1,6 @@
 """tIoU threshold sets: the presets of the usual datasets (defined here only), the preset of a
-dataset name, and the ``start:stop:step`` notation of the CLI."""
+dataset name, the named sub-averages reported beside the mean, and the ``start:stop:step``
+notation of the CLI."""
 from __future__ import annotations
 
 import math
@@ -31,6 +32,24 @@ def dataset_tiou_thresholds(name: Optional[str]) -> Optional[tuple[float, ...]]:
         if text.startswith(prefix):
             return PRESETS[prefix]
     return None
+
+
+#: Named sub-averages: a result whose thresholds include every threshold of one of these sets,
+#: and more, also reports the mean mAP over that set under its name. THUMOS14 evaluated at
+#: 0.1:0.7 (TAL-MTS, AFSD's tables) thus gives Avg{0.1:0.5} and Avg{0.3:0.7}.
+SUB_AVERAGES = {"0.1:0.5": EPIC_TIOU, "0.3:0.7": THUMOS14_TIOU}
+
+
+def sub_average_sets(thresholds: Sequence[float]) -> dict[str, list[int]]:
+    """Name -> indices into ``thresholds`` of each :data:`SUB_AVERAGES` set they strictly
+    contain (compared to 1e-6), in the order of :data:`SUB_AVERAGES`."""
+    found = {}
+    for name, subset in SUB_AVERAGES.items():
+        index = [next((i for i, t in enumerate(thresholds) if abs(t - s) < 1e-6), -1)
+                 for s in subset]
+        if -1 not in index and len(subset) < len(thresholds):
+            found[name] = index
+    return found
 
 ThresholdSpec = Union[str, float, Sequence[float]]
 

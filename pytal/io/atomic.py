@@ -31,6 +31,13 @@ def atomic_write(path: Union[str, os.PathLike], write: Callable[[IO], None], *,
         raise
 
 
+def save_npy(path: Union[str, os.PathLike], array: "np.ndarray") -> None:
+    """Write ``array`` to ``path`` as ``.npy`` through :func:`atomic_write`."""
+    import numpy as np
+
+    atomic_write(path, lambda f: np.save(f, array), binary=True)
+
+
 def remove_torn_writes(folder: Union[str, os.PathLike]) -> list[str]:
     """Delete the temporary files :func:`atomic_write` left in ``folder`` when its process was
     killed while writing (SIGKILL skips the cleanup); returns their paths. Call it only for a

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pytal.backbones import ClipEncoder, build_backbone
+from pytal.io.atomic import save_npy
 from pytal.video.decode import FrameTransform, VideoError, iter_frames, probe_video
 from pytal.video.manifest import MANIFEST_FORMAT, read_manifest, write_manifest
 from pytal.video.windows import iter_windows, num_windows
@@ -222,11 +223,6 @@ def extract_each(videos: Sequence[str], encoder: ClipEncoder, settings: Extracti
         overall.close()
 
 
-def _save_npy(path: str, array: np.ndarray) -> None:
-    from pytal.io.atomic import atomic_write
-    atomic_write(path, lambda f: np.save(f, array), binary=True)
-
-
 def _check_folder_settings(manifest: Optional[dict], settings: ExtractionSettings, out_dir: str
                            ) -> dict:
     if manifest is None:
@@ -272,7 +268,7 @@ def extract_videos(inputs: Sequence[str], out_dir: str, settings: ExtractionSett
         if feats is None:
             report.skipped.append(vid)
             continue
-        _save_npy(os.path.join(out_dir, vid + ".npy"), feats)
+        save_npy(os.path.join(out_dir, vid + ".npy"), feats)
         manifest["videos"][vid] = {
             "source": os.path.abspath(path), "fps": info["fps"],
             "native_fps": info["native_fps"], "duration": info["duration"],

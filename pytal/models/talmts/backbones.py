@@ -3,8 +3,8 @@ S/16) and the Mixed_5c-like map (B, C5, T/8, S/32, S/32), T frames of S x S pixe
 
 * :class:`Small3dBackbone`: a few strided 3D convs with those output shapes (CPU configs).
 * :class:`I3dBackbone`: pytal's Inception-I3D, read out after Mixed_4f and Mixed_5c.
-* :class:`FeatureMapsBackbone`: pre-extracted maps packed per input step (see
-  :func:`unpack_feature_maps`).
+* :class:`FeatureMapsBackbone`: pre-extracted maps packed per input step
+  (:mod:`pytal.backbones.feature_maps`).
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from pytal.backbones import InceptionI3d, load_i3d_state_dict
+from pytal.backbones.feature_maps import unpack_feature_maps
 
-__all__ = ["FeatureMapsBackbone", "I3dBackbone", "Small3dBackbone", "pack_feature_maps",
-           "unpack_feature_maps"]
+__all__ = ["FeatureMapsBackbone", "I3dBackbone", "Small3dBackbone"]
 
 
 class Small3dBackbone(nn.Module):
@@ -54,44 +54,7 @@ class I3dBackbone(nn.Module):
             load_i3d_state_dict(self.net, state, source=weights)
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x, m4 = frames, None
-        for name, module in self.net.named_children():
-            if name == "logits":
-                continue
-            x = module(x)
-            if name == "Mixed_4f":
-                m4 = x
-        return m4, x
-
-
-def pack_feature_maps(m4: torch.Tensor, m5: torch.Tensor) -> torch.Tensor:
-    """Pack maps of one stream (C4, T/4, S4, S4) and (C5, T/8, S5, S5) into the (T/8, D) rows
-    the ``features`` backbone reads, D = 2 C4 S4^2 + C5 S5^2: row ``i`` holds Mixed_4f steps
-    ``2i`` and ``2i+1`` then Mixed_5c step ``i``, each flattened in (channel, y, x) order."""
-    steps = m5.shape[1]
-    if m4.shape[1] != 2 * steps:
-        raise ValueError(f"pack_feature_maps: Mixed_4f must have 2 x {steps} steps, got "
-                         f"{m4.shape[1]}")
-    a = m4.permute(1, 0, 2, 3).reshape(steps, 2, -1).reshape(steps, -1)
-    b = m5.permute(1, 0, 2, 3).reshape(steps, -1)
-    return torch.cat((a, b), dim=1)
-
-
-def unpack_feature_maps(feats: torch.Tensor, map_channels: tuple[int, int],
-                        map_sizes: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, D, T/8) packed rows (see :func:`pack_feature_maps`) -> (B, C4, T/4, S4, S4) and
-    (B, C5, T/8, S5, S5)."""
-    (c4, c5), (s4, s5) = map_channels, map_sizes
-    batch, dim, steps = feats.shape
-    n4 = c4 * s4 * s4
-    if dim != 2 * n4 + c5 * s5 * s5:
-        raise ValueError(f"feature maps: expected {2 * n4 + c5 * s5 * s5} channels per step, "
-                         f"got {dim}")
-    rows = feats.transpose(1, 2)
-    m4 = rows[..., :2 * n4].reshape(batch, steps, 2, c4, s4, s4)
-    m4 = m4.reshape(batch, 2 * steps, c4, s4, s4).permute(0, 2, 1, 3, 4)
-    m5 = rows[..., 2 * n4:].reshape(batch, steps, c5, s5, s5).permute(0, 2, 1, 3, 4)
-    return m4.contiguous(), m5.contiguous()
+        return self.net.mixed_maps(frames)
 
 
 class FeatureMapsBackbone(nn.Module):

@@ -8,7 +8,7 @@ Input (``batch.feats`` (B, D, T_in)):
   K * S * S (RGB K = 3, then flow K = 2), each step a frame flattened in (k, y, x) order,
   pixel values in [0, 255];
 * ``features``: one step per 8 frames, per stream the rows of
-  :func:`~pytal.models.talmts.backbones.pack_feature_maps`, streams concatenated.
+  :func:`~pytal.backbones.feature_maps.pack_feature_maps`, streams concatenated.
 
 Internally every length is in frames; a clip has ``clip_length`` frames and level l has
 ``clip_length / 4 / 2**l`` positions at ``(i + 0.5) * stride_l`` frames (AFSD's priors).
