@@ -9,7 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from pytal.data.batch import Batch
-from pytal.data.collate import collate
+from pytal.data.batching import collate
 from pytal.engine.progress import progress_bar
 
 __all__ = ["DETECTIONS_VERSION", "detections_json", "infer_dataset", "infer_batches"]
@@ -55,7 +55,7 @@ def infer_batches(model: nn.Module, batches: Iterable[Mapping[str, Any]], *,
                   device: torch.device | str = "cpu", progress: bool = False,
                   total: Optional[int] = None) -> list[dict[str, Any]]:
     """``model.predict`` over collated batches (``feats`` (B, C, T), ``masks`` (B, 1, T) and the
-    metadata lists, as :func:`pytal.data.collate.collate` gives, or :class:`pytal.data.Batch`);
+    metadata lists, as :func:`pytal.data.batching.collate` gives, or :class:`pytal.data.Batch`);
     returns one detection dict per video, on the CPU. The model is put in eval mode and
     restored afterwards."""
     was_training = model.training
