@@ -189,11 +189,18 @@ def format_result(result: dict, *, title: str = "", per_class: bool = False) -> 
 
 # -------------------------------------------------------------------------------------- train
 
+def packaged_config_names() -> str:
+    """The names of the configs shipped in ``pytal/configs``, for help texts."""
+    from pytal import config
+
+    return ", ".join(config.packaged_configs())
+
+
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="train a detector from a config",
         description="Train a detector: CONFIG is a YAML path or a packaged config name "
-                    "(cltdr_gmg_thumos, cltdr_gmg_anet, cltdr_gmg_small). RUN_DIR receives "
+                    f"({packaged_config_names()}). RUN_DIR receives "
                     "config.yaml (resolved), last.pt / best.pt, train.log, metrics.json and "
                     "detections.json (validation subset). Several processes: torchrun "
                     "--nproc_per_node=N -m pytal train ... (DistributedDataParallel; gloo on the "
@@ -267,7 +274,8 @@ def add_infer_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--features", metavar="DIR_OR_FILE")
     parser.add_argument("--out", required=True, metavar="DETECTIONS.json|DIR")
     parser.add_argument("--config", metavar="NAME_OR_YAML",
-                        help="config to use instead of the checkpoint's")
+                        help="config to use instead of the checkpoint's: a YAML path or a "
+                             f"packaged config name ({packaged_config_names()})")
     parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--weights", choices=("ema", "raw"), default="ema",
                         help="public-code checkpoints: EMA weights (default) or raw ones")
