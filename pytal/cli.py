@@ -153,12 +153,13 @@ def gt_tiou_thresholds(gt: str, dataset: Optional[str]) -> list[float]:
 
 def _eval_checkpoint(args: argparse.Namespace) -> int:
     from pytal.io.jsonio import write_json
-    from pytal.engine import build_dataset, infer_dataset, load_model
+    from pytal.engine import VideoClassScores, build_dataset, infer_dataset, load_model
     from pytal.evaluation import evaluate_model_detections, parse_tiou_thresholds
 
     model, cfg, names = load_model(args.ckpt, overrides=args.override)
     dataset = build_dataset(cfg, "val")
-    detections = infer_dataset(model, dataset, names)
+    detections = infer_dataset(model, dataset, names,
+                               class_scores=VideoClassScores.from_config(cfg.eval, names))
     subset = cfg.dataset.val_subset
     thresholds = parse_tiou_thresholds(args.tiou) if args.tiou is not None else \
         list(cfg.eval.tiou_thresholds)
@@ -195,11 +196,18 @@ def format_result(result: dict, *, title: str = "", per_class: bool = False) -> 
 
 # -------------------------------------------------------------------------------------- train
 
+def packaged_config_names() -> str:
+    """The names of the configs shipped in ``pytal/configs``, for help texts."""
+    from pytal import config
+
+    return ", ".join(config.packaged_configs())
+
+
 def add_train_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train", help="train a detector from a config",
         description="Train a detector: CONFIG is a YAML path or a packaged config name "
-                    "(cltdr_gmg_thumos, cltdr_gmg_anet, cltdr_gmg_small). RUN_DIR receives "
+                    f"({packaged_config_names()}). RUN_DIR receives "
                     "config.yaml (resolved), last.pt / best.pt, train.log, metrics.json and "
                     "detections.json (validation subset). Several processes: torchrun "
                     "--nproc_per_node=N -m pytal train ... (DistributedDataParallel; gloo on the "
@@ -273,7 +281,8 @@ def add_infer_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--features", metavar="DIR_OR_FILE")
     parser.add_argument("--out", required=True, metavar="DETECTIONS.json|DIR")
     parser.add_argument("--config", metavar="NAME_OR_YAML",
-                        help="config to use instead of the checkpoint's")
+                        help="config to use instead of the checkpoint's: a YAML path or a "
+                             f"packaged config name ({packaged_config_names()})")
     parser.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--weights", choices=("ema", "raw"), default="ema",
                         help="public-code checkpoints: EMA weights (default) or raw ones")
@@ -292,12 +301,13 @@ def run_infer(args: argparse.Namespace) -> int:
         from pytal.video_commands import run_infer_videos
         return run_infer_videos(args)
     from pytal.io.jsonio import write_json
-    from pytal.engine import feature_items, infer_dataset, load_model
+    from pytal.engine import VideoClassScores, feature_items, infer_dataset, load_model
 
     model, cfg, names = load_model(args.ckpt, config=args.config, overrides=args.override,
                                    weights=args.weights)
     items = list(feature_items(args.features, cfg))
-    detections = infer_dataset(model, items, names, batch_size=args.batch_size)
+    detections = infer_dataset(model, items, names, batch_size=args.batch_size,
+                               class_scores=VideoClassScores.from_config(cfg.eval, names))
     write_json(args.out, detections)
     count = sum(len(v) for v in detections["results"].values())
     print(f"pytal infer: {count} detections in {len(items)} video(s) -> {args.out}")

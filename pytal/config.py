@@ -189,8 +189,9 @@ class EvalConfig:
     nms_method (``soft`` = Gaussian Soft-NMS, ``linear``, ``hard``, ``none``), iou_threshold,
     nms_sigma, min_score, multiclass_nms, voting_thresh (segment voting, class-agnostic NMS
     only), max_seg_num: :func:`pytal.postprocess.batched_nms`. duration_thresh: segments not
-    longer than that many feature steps are dropped. ext_score_file: video-level class scores
-    (ActivityNet); not applied yet.
+    longer than that many feature steps are dropped. ext_score_file, ext_score_topk: external
+    video-level class scores (ActivityNet) and how many of a video's best classes each take a
+    copy of its detections (:mod:`pytal.engine.class_scores`).
     """
 
     SECTION: ClassVar[str] = "eval"
@@ -207,6 +208,7 @@ class EvalConfig:
     multiclass_nms: bool = True
     voting_thresh: float = 0.0
     ext_score_file: Optional[str] = None
+    ext_score_topk: int = 2
 
     def __post_init__(self) -> None:
         if self.tiou_thresholds is not None and (
@@ -221,7 +223,7 @@ class EvalConfig:
                 raise _fail(f"eval.{key}", "a number >= 0", getattr(self, key))
         if not self.nms_sigma > 0:
             raise _fail("eval.nms_sigma", "a number > 0", self.nms_sigma)
-        for key in ("pre_nms_topk", "max_seg_num"):
+        for key in ("pre_nms_topk", "max_seg_num", "ext_score_topk"):
             if getattr(self, key) < 1:
                 raise _fail(f"eval.{key}", "an integer >= 1", getattr(self, key))
 
@@ -490,6 +492,9 @@ def config_from_dict(raw: Mapping[str, Any], overrides: Overrides = (), *,
         dataset = dataclasses.replace(dataset,
                                       annotation_file=package_path(dataset.annotation_file))
     evaluation = read_section(EvalConfig, raw.get("eval") or {}, "eval", source)
+    if evaluation.ext_score_file:
+        evaluation = dataclasses.replace(evaluation,
+                                         ext_score_file=package_path(evaluation.ext_score_file))
     if evaluation.tiou_thresholds is None:
         preset = dataset_tiou_thresholds(dataset.name)
         if preset is None:

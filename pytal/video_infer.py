@@ -32,14 +32,16 @@ def checkpoint_extraction(ckpt_path: str) -> Optional[dict[str, Any]]:
     return dict(settings) if isinstance(settings, dict) else None
 
 
-def _detect(model, items: list[dict[str, Any]], class_names: Sequence[str], device: str
-            ) -> dict[str, Any]:
+def _detect(model, items: list[dict[str, Any]], class_names: Sequence[str], device: str,
+            protocol) -> dict[str, Any]:
     """Detections JSON of feature items (``video_id``, ``feats`` (C, T), ``fps``, ``duration``,
     ``feat_stride``, ``feat_num_frames``) with a model from ``load_model``: the engine batches
-    them and calls the model protocol's ``predict`` (segments come back in seconds)."""
-    from pytal.engine import infer_dataset
+    them and calls the model protocol's ``predict`` (segments come back in seconds), then
+    applies ``protocol.ext_score_file`` (the config's ``eval``) when it is set."""
+    from pytal.engine import VideoClassScores, infer_dataset
 
-    return infer_dataset(model, items, class_names, device=device)
+    return infer_dataset(model, items, class_names, device=device,
+                         class_scores=VideoClassScores.from_config(protocol, class_names))
 
 
 def detect_in_videos(ckpt: str, videos: Sequence[str], out_dir: str, *,
@@ -85,7 +87,7 @@ def detect_in_videos(ckpt: str, videos: Sequence[str], out_dir: str, *,
                       "feat_num_frames": float(settings.num_frames)})
     if not items:
         return result
-    result.detections = _detect(model, items, names, device)
+    result.detections = _detect(model, items, names, device, cfg.eval)
     os.makedirs(out_dir, exist_ok=True)
     write_json(os.path.join(out_dir, "detections.json"), result.detections)
     for item in items:

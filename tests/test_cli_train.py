@@ -84,3 +84,17 @@ def test_train_bad_override_is_a_user_error(tmp_path, capsys):
     assert main(["train", "cltdr_gmg_small", "--output", str(tmp_path),
                  "--override", "train.epoch=3"]) == 1
     assert "unknown key train.epoch" in capsys.readouterr().err
+
+
+def test_config_help_lists_the_packaged_configs(monkeypatch, capsys):
+    import pytal.config
+    from pytal.cli import build_parser
+
+    names = pytal.config.packaged_configs()
+    assert {"cltdr_gmg_small", "seqattnet_small", "talmts_small"} <= set(names)
+    monkeypatch.setattr(pytal.config, "packaged_configs", lambda: [*names, "zz_added_config"])
+    for command in ("train", "infer"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert all(name in text for name in names) and "zz_added_config" in text, command

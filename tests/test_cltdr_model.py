@@ -363,6 +363,8 @@ def test_bad_inputs_give_clear_errors():
         model.losses(x, mask.float(), [torch.zeros(0, 2)], [torch.zeros(0, dtype=torch.long)])
     with pytest.raises(ValueError, match=r"labels\[0\]"):
         model.losses(x, mask, [torch.zeros(1, 2)], [torch.zeros(2, dtype=torch.long)])
+    with pytest.raises(ValueError, match=r"CLTDRGMG: labels\[0\] must be in \[0, 3\)"):
+        model.losses(x, mask, [torch.tensor([[2.0, 9.0]])], [torch.tensor([NC])])
     with pytest.raises(KeyError, match="fps"):
         model.detect(x, mask, [{"video_id": "a", "duration": 1.0, "feat_stride": 4,
                                 "feat_num_frames": 16}])

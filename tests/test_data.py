@@ -12,7 +12,7 @@ import torch
 
 from pytal.data import (AnnotationError, FeatureDataset, FeatureGrid, load_annotations,
                         load_features, resolve_labels, seconds_to_steps, steps_to_seconds)
-from pytal.data.collate import collate
+from pytal.data.batching import collate
 from pytal.io.annotations import load_instances
 from pytal.data.crop import clip_to_window, crop_length, random_crop
 
@@ -339,3 +339,20 @@ def test_load_instances_rows_per_label_and_video():
     assert table.segments.tolist() == [[1, 2], [3.5, 4], [3.5, 4], [0, 1]]
     with pytest.raises(AnnotationError, match="video 'c', annotation 0: field 'segment'"):
         load_instances({"database": db}, "t")
+
+
+def test_public_names_stay_themselves_after_every_submodule_is_imported():
+    """No submodule of pytal.data shares a name with what the package exports: importing it
+    would replace the exported function (``from pytal.data import collate``) by the module."""
+    import importlib
+    import pkgutil
+    import types
+
+    import pytal.data
+    for info in pkgutil.iter_modules(pytal.data.__path__):
+        importlib.import_module(f"pytal.data.{info.name}")
+    for name in pytal.data.__all__:
+        if name != "synthetic":
+            assert not isinstance(getattr(pytal.data, name), types.ModuleType), name
+    from pytal.data import collate as public
+    assert callable(public) and public.__name__ == "collate"

@@ -256,7 +256,8 @@ def test_malformed_detections_name_the_field():
     cases = [([["A", 1, [0, 1]]], "'label', 'score' and 'segment'"),
              ([{"label": ["A"], "score": 1, "segment": [0, 1]}], "'label' must be a class name"),
              ([{"label": "A", "score": "high", "segment": [0, 1]}], "numeric 'score'"),
-             ([{"label": "A", "score": 1, "segment": [0, None]}], "finite"),  # None: NaN
+             ([{"label": "A", "score": 1, "segment": [0, None]}], "a segment value is NoneType"),
+             ([{"label": "A", "score": "1.5", "segment": [0, 1]}], "a score value is str '1.5'"),
              ([{"label": "A", "score": 1, "segment": 5}], "'segment' \\[start, end\\]")]
     with pytest.raises(ValueError, match="results\\['v1'\\] must be a list of detections"):
         evaluate(gt, {"results": {"v0": [], "v1": {"label": "A"}}}, subset="test",

@@ -207,6 +207,10 @@ def test_detection_table_hands_unusual_detections_to_the_python_walker(detection
 @pytest.mark.parametrize("dets,message", [
     ([{"label": "A", "score": 1}], "'label', 'score' and 'segment'"),
     ([{"label": "A", "score": "high", "segment": [0, 1]}], "numeric 'score'"),
+    ([{"label": "A", "score": "1.5", "segment": [0, 1]}], "a score value is str '1.5'"),
+    ([{"label": "A", "score": None, "segment": [0, 1]}], "a score value is NoneType None"),
+    ([{"label": "A", "score": 1.0, "segment": [0, "2"]}], "a segment value is str '2'"),
+    ([{"label": "A", "score": 1.0, "segment": [b"0", 1]}], "a segment value is bytes"),
     ([{"label": "A", "score": 1, "segment": [0, 1, 2]}], "'segment' \\[start, end\\]"),
     ([{"label": "A", "score": math.nan, "segment": [0, 1]}], "finite"),
     ([{"label": "A", "score": 1.0, "segment": [0, math.inf]}], "finite"),
@@ -218,6 +222,14 @@ def test_detection_errors_are_the_same_with_either_walker(dets, message):
     for compiled in (True, False):
         with pytest.raises(ValueError, match=message):
             _predictions({"v1": dets}, gt, compiled)
+
+
+def test_the_compiled_walker_hands_numeric_strings_to_the_python_walker():
+    gt = _ground_truth({"v1": {"subset": "s", "annotations": [{"segment": [0, 1], "label": "A"}]}},
+                       "s")
+    for det in ({"label": "A", "score": "0.5", "segment": [0, 1]},
+                {"label": "A", "score": 0.5, "segment": ["0", 1]}):
+        assert json_tables.detection_table({"v1": [det]}, gt.label_index, gt.video_index) is None
 
 
 def test_evaluate_gives_identical_results_with_either_walker():

@@ -256,7 +256,7 @@ def test_bad_inputs_raise(mutate, exc, match):
     (lambda s, e, o: torch.ops.pytal.trident_decode(s, e.double(), o), "end_logits must have the dtype of start_logits"),
     (lambda s, e, o: torch.ops.pytal.trident_decode(s.int(), e.int(), o.int()), "start_logits must have dtype float16"),
     (lambda s, e, o: torch.ops.pytal.trident_decode_index(s, e, o, torch.tensor([2]), torch.tensor([0]), torch.tensor([0])), r"batch\) must hold values in \[0, 2\)"),
-    (lambda s, e, o: torch.ops.pytal.trident_decode_backward(torch.zeros(2, 8, 3, 2), s, e, o, torch.zeros(2, 8, 3, 2)), r"stats must have shape \(B, T, Cb, 2, 2\)"),
+    (lambda s, e, o: torch.ops.pytal.trident_decode_backward(torch.zeros(2, 8, 3, 2), s, e, o, torch.zeros(2, 8, 3, 2)), r"stats must have shape \(B, T, Cb, 2, 3\)"),
 ])
 def test_kernel_checks(call, match):
     s, e, o = make_inputs(2, 3, 8, 4)

@@ -219,7 +219,7 @@ def test_torch_compile_index_form():
     (lambda s, e, o, i, st: torch.ops.pytal.trident_decode_index_backward(
         torch.zeros(2, 2), s, e, o, *i, st), r"grad_out must have shape \(N, 2\) = \(3, 2\)"),
     (lambda s, e, o, i, st: torch.ops.pytal.trident_decode_index_backward(
-        torch.zeros(3, 2), s, e, o, *i, st[:, 0]), r"stats must have shape \(N, 2, 2\)"),
+        torch.zeros(3, 2), s, e, o, *i, st[:, 0]), r"stats must have shape \(N, 2, 3\)"),
     (lambda s, e, o, i, st: torch.ops.pytal.trident_decode_index_backward(
         torch.zeros(3, 2), s, e, o, *i, st.double()), "stats must have dtype"),
     (lambda s, e, o, i, st: torch.ops.pytal.trident_decode_index_backward(

@@ -3,7 +3,7 @@
 //
 // Layouts (all contiguous):
 //   start_logits S, end_logits E: (B, Cb, T)      offset_logits O: (B, T, 2, K)
-//   out: (B, T, Cb, 2)                             stats: (B, T, Cb, 2, 2) = (side, [mean, lse])
+//   out: (B, T, Cb, 2)             stats: (B, T, Cb, 2, kStats) = (side, [mean, max, 1/sum])
 // Side 0 (left): window logit i of (b, c, t) is S[b, c, t - (K-1) + i] (0 before position 0),
 //                distance of bin i is K-1-i.
 // Side 1 (right): window logit i is E[b, c, t + i] (0 past T-1), distance of bin i is i.
@@ -21,6 +21,12 @@
 
 namespace pytal {
 namespace trident_decode {
+
+// Values the forward keeps per (b, t, c, side) for the backward: the expected distance, the
+// largest window logit and 1 / (sum of exp(logit - largest)). The backward's probabilities are
+// exp(z - max) * inv_sum: kept apart, max and log(sum) cannot round into each other (a saved
+// log-sum-exp max + log(sum) equals max for logits near 1e30, which doubled tied bins).
+constexpr int64_t kStats = 3;
 
 // ---- storage <-> accumulation type -------------------------------------------------------
 template <typename T>
@@ -102,8 +108,9 @@ PYTAL_HOST_DEVICE inline int64_t btc_index(const Shape& s, int64_t b, int64_t t,
 // ---- forward -------------------------------------------------------------------------------
 template <typename Acc>
 struct Decoded {
-  Acc mean;  // expected distance
-  Acc lse;   // log-sum-exp of the K window logits (for the backward's probabilities)
+  Acc mean;   // expected distance
+  Acc top;        // largest of the K window logits
+  Acc inv_total;  // 1 / (sum over the K bins of exp(logit - top)), in [1/K, 1]
 };
 
 // Logit of bin i of the window of (row, t) on `side`: boundary logit plus offset logit.
@@ -129,11 +136,11 @@ PYTAL_HOST_DEVICE inline Decoded<Acc> decode_one(const T* row, const T* offset, 
     total += p;
     weighted += p * bin_distance<Acc>(side, i, s.bins);
   }
-  return {weighted / total, top + log_of(total)};
+  return {weighted / total, top, Acc(1) / total};
 }
 
 // Both sides of one (b, t, c): writes out_pair[side] and, when stats_pair is not null,
-// stats_pair[side * 2 + {0: mean, 1: lse}].
+// stats_pair[side * kStats + {0: mean, 1: top, 2: inv_total}].
 template <typename Acc, typename T>
 PYTAL_HOST_DEVICE inline void decode_sides(const T* start, const T* end, const T* offsets,
                                            const Shape& s, int64_t b, int64_t t, int64_t c,
@@ -143,27 +150,41 @@ PYTAL_HOST_DEVICE inline void decode_sides(const T* start, const T* end, const T
     const Decoded<Acc> d = decode_one<Acc>(row, offset_row(offsets, s, b, t, side), side, t, s);
     out_pair[side] = from_acc<T>(d.mean);
     if (stats_pair != nullptr) {
-      stats_pair[side * 2 + 0] = d.mean;
-      stats_pair[side * 2 + 1] = d.lse;
+      stats_pair[side * kStats + 0] = d.mean;
+      stats_pair[side * kStats + 1] = d.top;
+      stats_pair[side * kStats + 2] = d.inv_total;
     }
   }
 }
 
-// Forward of one (b, t, c): writes out[(b,t,c), side] and stats[(b,t,c), side, {mean, lse}].
+// Forward of one (b, t, c): writes out[(b,t,c), side] and stats[(b,t,c), side, :].
 template <typename Acc, typename T>
 PYTAL_HOST_DEVICE inline void forward_at(const T* start, const T* end, const T* offsets,
                                          const Shape& s, int64_t b, int64_t t, int64_t c,
                                          T* out, Acc* stats) {
   const int64_t at = btc_index(s, b, t, c);
   decode_sides<Acc>(start, end, offsets, s, b, t, c, out + at * 2,
-                    stats != nullptr ? stats + at * 4 : nullptr);
+                    stats != nullptr ? stats + at * 2 * kStats : nullptr);
 }
 
 // ---- backward ------------------------------------------------------------------------------
-// With p = softmax(z) and mean = sum_i p_i * d_i, d mean / d z_i = p_i * (d_i - mean).
+// The saved values of one (b, t, c, side): stats[at * kStats + {0, 1, 2}].
 template <typename Acc>
-PYTAL_HOST_DEVICE inline Acc logit_grad(Acc z, Acc lse, Acc mean, Acc distance, Acc grad_mean) {
-  return grad_mean * exp_of(z - lse) * (distance - mean);
+struct Saved {
+  Acc mean, top, inv_total;
+};
+
+template <typename Acc>
+PYTAL_HOST_DEVICE inline Saved<Acc> saved_at(const Acc* stats, int64_t at) {
+  return {stats[at * kStats + 0], stats[at * kStats + 1], stats[at * kStats + 2]};
+}
+
+// With p = softmax(z) = exp(z - top) * inv_total and mean = sum_i p_i * d_i,
+// d mean / d z_i = p_i * (d_i - mean).
+template <typename Acc>
+PYTAL_HOST_DEVICE inline Acc logit_grad(Acc z, const Saved<Acc>& saved, Acc distance,
+                                        Acc grad_mean) {
+  return grad_mean * (exp_of(z - saved.top) * saved.inv_total) * (distance - saved.mean);
 }
 
 // Backward of one (b, t, c, side) in scatter form, for kernels that own the gradient rows
@@ -171,14 +192,15 @@ PYTAL_HOST_DEVICE inline Acc logit_grad(Acc z, Acc lse, Acc mean, Acc distance, 
 // logit it read, when inside [0, T)) and to grad_offset_row[i].
 template <typename Acc, typename T>
 PYTAL_HOST_DEVICE inline void scatter_window_grad(const T* row, const T* offset, int side,
-                                                  int64_t t, const Shape& s, Acc lse, Acc mean,
-                                                  Acc grad_mean, Acc* grad_row,
+                                                  int64_t t, const Shape& s,
+                                                  const Saved<Acc>& saved, Acc grad_mean,
+                                                  Acc* grad_row,
                                                   Acc* grad_offset_row) {
   for (int64_t i = 0; i < s.bins; ++i) {
     const int64_t p = window_pos(side, t, i, s.bins);
     const bool inside = p >= 0 && p < s.length;
     const Acc z = (inside ? to_acc<Acc>(row[p]) : Acc(0)) + to_acc<Acc>(offset[i]);
-    const Acc g = logit_grad(z, lse, mean, bin_distance<Acc>(side, i, s.bins), grad_mean);
+    const Acc g = logit_grad(z, saved, bin_distance<Acc>(side, i, s.bins), grad_mean);
     if (inside) grad_row[p] += g;
     grad_offset_row[i] += g;
   }
@@ -198,7 +220,7 @@ PYTAL_HOST_DEVICE inline Acc boundary_grad_at(const T* grad_out, const T* logits
     if (t < 0 || t >= s.length) continue;
     const int64_t at = btc_index(s, b, t, c) * 2 + side;
     const Acc z = logit + to_acc<Acc>(offset_row(offsets, s, b, t, side)[i]);
-    acc += logit_grad(z, stats[at * 2 + 1], stats[at * 2 + 0], bin_distance<Acc>(side, i, s.bins),
+    acc += logit_grad(z, saved_at(stats, at), bin_distance<Acc>(side, i, s.bins),
                       to_acc<Acc>(grad_out[at]));
   }
   return acc;
@@ -217,14 +239,13 @@ PYTAL_HOST_DEVICE inline Acc offset_grad_at(const T* grad_out, const T* start, c
   for (int64_t c = 0; c < s.classes; ++c) {
     const int64_t at = btc_index(s, b, t, c) * 2 + side;
     const Acc z = padded_logit<Acc>(boundary_row(logits, s, b, c), p, s.length) + offset;
-    acc += logit_grad(z, stats[at * 2 + 1], stats[at * 2 + 0], distance,
-                      to_acc<Acc>(grad_out[at]));
+    acc += logit_grad(z, saved_at(stats, at), distance, to_acc<Acc>(grad_out[at]));
   }
   return acc;
 }
 
 // ---- index form ----------------------------------------------------------------------------
-// Layouts: batch, cls, pos (N,); out (N, 2); stats (N, 2, 2) = (side, [mean, lse]);
+// Layouts: batch, cls, pos (N,); out (N, 2); stats (N, 2, kStats) = (side, [mean, max, 1/sum]);
 // logit_grads (N, 2, K): d out[n, side] / d (window logit i), times grad_out[n, side].
 
 // Decoding of the chosen triple n = (b, c, t): writes out[n, 0..1] and, when stats is not
@@ -234,7 +255,7 @@ PYTAL_HOST_DEVICE inline void index_at(const T* start, const T* end, const T* of
                                        const Shape& s, int64_t b, int64_t c, int64_t t,
                                        int64_t n, T* out, Acc* stats) {
   decode_sides<Acc>(start, end, offsets, s, b, t, c, out + 2 * n,
-                    stats != nullptr ? stats + 4 * n : nullptr);
+                    stats != nullptr ? stats + n * 2 * kStats : nullptr);
 }
 
 // Backward, step 1: the K window-logit gradients of triple n on `side`, into its own slice
@@ -247,11 +268,11 @@ PYTAL_HOST_DEVICE inline void index_logit_grads_at(const T* grad_out, const T* l
                                                    Acc* logit_grads) {
   const T* row = boundary_row(logits, s, b, c);
   const T* offset = offset_row(offsets, s, b, t, side);
-  const Acc mean = stats[(n * 2 + side) * 2 + 0], lse = stats[(n * 2 + side) * 2 + 1];
+  const Saved<Acc> saved = saved_at(stats, n * 2 + side);
   const Acc grad_mean = to_acc<Acc>(grad_out[n * 2 + side]);
   Acc* g = logit_grads + (n * 2 + side) * s.bins;
   for (int64_t i = 0; i < s.bins; ++i) {
-    g[i] = logit_grad(window_logit<Acc>(row, offset, side, t, i, s), lse, mean,
+    g[i] = logit_grad(window_logit<Acc>(row, offset, side, t, i, s), saved,
                       bin_distance<Acc>(side, i, s.bins), grad_mean);
   }
 }

@@ -84,7 +84,7 @@ void backward_cpu_kernel(const at::Tensor& G, const at::Tensor& S, const at::Ten
           for (int64_t t = 0; t < s.length; ++t) {
             const int64_t at = btc_index(s, b, t, c) * 2 + side;
             scatter_window_grad<Acc>(row, offset_row(op, s, b, t, side), side, t, s,
-                                     statp[at * 2 + 1], statp[at * 2 + 0], to_acc<Acc>(gp[at]),
+                                     saved_at(statp, at), to_acc<Acc>(gp[at]),
                                      grad_row.data(), offset_acc + (t * 2 + side) * s.bins);
           }
           scalar_t* out_row = grad_rows[side] + (b * s.classes + c) * s.length;

@@ -15,7 +15,7 @@
 namespace pytal {
 namespace trident_decode {
 
-// out (B, T, Cb, 2) and stats (B, T, Cb, 2, 2) (stats may be null: not written).
+// out (B, T, Cb, 2) and stats (B, T, Cb, 2, kStats) (stats may be null: not written).
 template <typename T>
 cudaError_t launch_forward(const T* start, const T* end, const T* offsets, const Shape& shape,
                            T* out, acc_t<T>* stats, cudaStream_t stream);

@@ -42,9 +42,9 @@ Shape check_backward_inputs(const at::Tensor& grad_out, const at::Tensor& start_
   TORCH_CHECK(grad_out.sizes() == at::IntArrayRef({s.batch, s.length, s.classes, 2}),
               "grad_out must have shape (B, T, Cb, 2) = (", s.batch, ", ", s.length, ", ",
               s.classes, ", 2), got ", shape_of(grad_out));
-  TORCH_CHECK(stats.sizes() == at::IntArrayRef({s.batch, s.length, s.classes, 2, 2}),
-              "stats must have shape (B, T, Cb, 2, 2) = (", s.batch, ", ", s.length, ", ",
-              s.classes, ", 2, 2), got ", shape_of(stats));
+  TORCH_CHECK(stats.sizes() == at::IntArrayRef({s.batch, s.length, s.classes, 2, kStats}),
+              "stats must have shape (B, T, Cb, 2, ", kStats, ") = (", s.batch, ", ", s.length,
+              ", ", s.classes, ", 2, ", kStats, "), got ", shape_of(stats));
   check_dtype(grad_out, start_logits.scalar_type(), "grad_out");
   check_dtype(stats, acc_type(start_logits.scalar_type()), "stats");
   check_same_device(grad_out, start_logits, "grad_out", "start_logits");
@@ -104,8 +104,8 @@ Shape check_index_backward_inputs(const at::Tensor& grad_out, const at::Tensor& 
   const int64_t n = batch.size(0);
   TORCH_CHECK(grad_out.sizes() == at::IntArrayRef({n, 2}), "grad_out must have shape (N, 2) = (",
               n, ", 2), got ", shape_of(grad_out));
-  TORCH_CHECK(stats.sizes() == at::IntArrayRef({n, 2, 2}), "stats must have shape (N, 2, 2) = (",
-              n, ", 2, 2), got ", shape_of(stats));
+  TORCH_CHECK(stats.sizes() == at::IntArrayRef({n, 2, kStats}), "stats must have shape (N, 2, ",
+              kStats, ") = (", n, ", 2, ", kStats, "), got ", shape_of(stats));
   check_dtype(grad_out, start_logits.scalar_type(), "grad_out");
   check_dtype(stats, acc_type(start_logits.scalar_type()), "stats");
   check_same_device(grad_out, start_logits, "grad_out", "start_logits");
@@ -122,7 +122,7 @@ std::tuple<at::Tensor, at::Tensor> allocate_forward(const at::Tensor& start_logi
   auto out = at::empty({s.batch, s.length, s.classes, 2}, start_logits.options());
   const auto stats_options =
       start_logits.options().dtype(acc_type(start_logits.scalar_type()));
-  auto stats = save_stats ? at::empty({s.batch, s.length, s.classes, 2, 2}, stats_options)
+  auto stats = save_stats ? at::empty({s.batch, s.length, s.classes, 2, kStats}, stats_options)
                           : at::empty({0}, stats_options);
   return {out, stats};
 }
@@ -132,7 +132,8 @@ std::tuple<at::Tensor, at::Tensor> allocate_index_forward(const at::Tensor& star
   auto out = at::empty({n, 2}, start_logits.options());
   const auto stats_options =
       start_logits.options().dtype(acc_type(start_logits.scalar_type()));
-  auto stats = save_stats ? at::empty({n, 2, 2}, stats_options) : at::empty({0}, stats_options);
+  auto stats =
+      save_stats ? at::empty({n, 2, kStats}, stats_options) : at::empty({0}, stats_options);
   return {out, stats};
 }
 

@@ -16,7 +16,7 @@ namespace trident_decode {
 Shape check_inputs(const at::Tensor& start_logits, const at::Tensor& end_logits,
                    const at::Tensor& offset_logits);
 
-// Also checks grad_out (B, T, Cb, 2) and stats (B, T, Cb, 2, 2) of the accumulation dtype.
+// Also checks grad_out (B, T, Cb, 2) and stats (B, T, Cb, 2, kStats) of the accumulation dtype.
 Shape check_backward_inputs(const at::Tensor& grad_out, const at::Tensor& start_logits,
                             const at::Tensor& end_logits, const at::Tensor& offset_logits,
                             const at::Tensor& stats);
@@ -26,7 +26,7 @@ Shape check_backward_inputs(const at::Tensor& grad_out, const at::Tensor& start_
 void check_index(const Shape& s, const at::Tensor& logits, const at::Tensor& batch,
                  const at::Tensor& cls, const at::Tensor& pos);
 
-// Also checks grad_out (N, 2) and stats (N, 2, 2) of the accumulation dtype, for the index
+// Also checks grad_out (N, 2) and stats (N, 2, kStats) of the accumulation dtype, for the index
 // form's backward.
 Shape check_index_backward_inputs(const at::Tensor& grad_out, const at::Tensor& start_logits,
                                   const at::Tensor& end_logits, const at::Tensor& offset_logits,
@@ -36,12 +36,12 @@ Shape check_index_backward_inputs(const at::Tensor& grad_out, const at::Tensor& 
 // Accumulation dtype of the kernels: double for double inputs, float otherwise.
 at::ScalarType acc_type(at::ScalarType dtype);
 
-// Uninitialised (out (B, T, Cb, 2), stats (B, T, Cb, 2, 2)); stats is empty (0,) when
+// Uninitialised (out (B, T, Cb, 2), stats (B, T, Cb, 2, kStats)); stats is empty (0,) when
 // save_stats is false.
 std::tuple<at::Tensor, at::Tensor> allocate_forward(const at::Tensor& start_logits,
                                                     const Shape& s, bool save_stats);
 
-// Uninitialised out (N, 2) and stats (N, 2, 2), stats empty (0,) without save_stats.
+// Uninitialised out (N, 2) and stats (N, 2, kStats), stats empty (0,) without save_stats.
 std::tuple<at::Tensor, at::Tensor> allocate_index_forward(const at::Tensor& start_logits,
                                                           int64_t n, bool save_stats);
 

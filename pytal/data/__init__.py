@@ -3,7 +3,7 @@
 Public names::
 
     FeatureDataset(annotation_file, feature_dir, *, subset, ...)   # pytal.data.dataset
-    collate(batch, *, length=None, multiple=1)                      # pytal.data.collate
+    collate(batch, *, length=None, multiple=1)                      # pytal.data.batching
     Batch (what detectors receive), Batch.from_collated(collated)   # pytal.data.batch
     FeatureGrid, seconds_to_steps, steps_to_seconds                 # pytal.data.timing
     load_annotations, resolve_labels, AnnotationError               # pytal.data.annotations
@@ -21,7 +21,7 @@ _EXPORTS = {
     "AnnotationError": "annotations", "Annotations": "annotations",
     "VideoAnnotation": "annotations", "load_annotations": "annotations",
     "resolve_labels": "annotations",
-    "collate": "collate", "Batch": "batch", "METADATA_KEYS": "batch",
+    "collate": "batching", "Batch": "batch", "METADATA_KEYS": "batch",
     "FeatureDataset": "dataset",
     "feature_path": "features", "load_features": "features", "resize_features": "features",
     "FeatureGrid": "timing", "seconds_to_steps": "timing", "steps_to_seconds": "timing",

@@ -32,7 +32,7 @@ class Batch:
 
     @classmethod
     def from_collated(cls, batch: Mapping[str, Any]) -> "Batch":
-        """From :func:`pytal.data.collate.collate`'s dict (metadata keys that are present)."""
+        """From :func:`pytal.data.batching.collate`'s dict (metadata keys that are present)."""
         size = batch["feats"].shape[0]
         keys = [k for k in METADATA_KEYS if k in batch]
         return cls(feats=batch["feats"], masks=batch["masks"], segments=batch.get("segments"),

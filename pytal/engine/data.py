@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from pytal.data.collate import collate
+from pytal.data.batching import collate
 from pytal.config import Config
 from pytal.data.dataset import FeatureDataset
 from pytal.data.frames import FrameClipDataset

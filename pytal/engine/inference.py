@@ -9,7 +9,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from pytal.data.batch import Batch
-from pytal.data.collate import collate
+from pytal.data.batching import collate
+from pytal.engine.class_scores import VideoClassScores
 from pytal.engine.progress import progress_bar
 
 __all__ = ["DETECTIONS_VERSION", "detections_json", "infer_dataset", "infer_batches"]
@@ -55,7 +56,7 @@ def infer_batches(model: nn.Module, batches: Iterable[Mapping[str, Any]], *,
                   device: torch.device | str = "cpu", progress: bool = False,
                   total: Optional[int] = None) -> list[dict[str, Any]]:
     """``model.predict`` over collated batches (``feats`` (B, C, T), ``masks`` (B, 1, T) and the
-    metadata lists, as :func:`pytal.data.collate.collate` gives, or :class:`pytal.data.Batch`);
+    metadata lists, as :func:`pytal.data.batching.collate` gives, or :class:`pytal.data.Batch`);
     returns one detection dict per video, on the CPU. The model is put in eval mode and
     restored afterwards."""
     was_training = model.training
@@ -77,11 +78,14 @@ def infer_batches(model: nn.Module, batches: Iterable[Mapping[str, Any]], *,
 
 def infer_dataset(model: nn.Module, dataset: Dataset, class_names: Sequence[str], *,
                   batch_size: int = 1, num_workers: int = 0, device: torch.device | str = "cpu",
-                  progress: bool = False) -> dict[str, Any]:
+                  progress: bool = False, class_scores: Optional[VideoClassScores] = None
+                  ) -> dict[str, Any]:
     """Detect actions in every item of ``dataset`` (a :class:`~pytal.data.FeatureDataset` in
     evaluation mode, or anything yielding its item dicts) and return the detections JSON dict
-    (:func:`detections_json`, segments in seconds)."""
+    (:func:`detections_json`, segments in seconds), combined with external video-level
+    ``class_scores`` when given (``VideoClassScores.from_config(cfg.eval, class_names)``)."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=functools.partial(collate))
     dets = infer_batches(model, loader, device=device, progress=progress, total=len(loader))
-    return detections_json(dets, class_names)
+    detections = detections_json(dets, class_names)
+    return detections if class_scores is None else class_scores.apply(detections)

@@ -4,6 +4,7 @@ exact resume, and the same in several processes (DistributedDataParallel, see
 :mod:`pytal.engine.distributed`)."""
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -29,6 +30,7 @@ from pytal.engine.data import build_dataset, train_loader
 from pytal.engine.distributed import (all_gather_objects, barrier, broadcast_object, dist_info,
                                       merge_detections, shard_indices)
 from pytal.engine.ema import ModelEMA
+from pytal.engine.class_scores import VideoClassScores
 from pytal.engine.inference import infer_dataset
 from pytal.engine.progress import progress_bar
 from pytal.engine.schedule import build_scheduler
@@ -321,6 +323,11 @@ class Trainer:
             self._val_set = build_dataset(self.cfg, "val")
         return self._val_set
 
+    @functools.cached_property
+    def class_scores(self) -> Optional[VideoClassScores]:
+        """``eval.ext_score_file`` read for the validation classes (None when it is not set)."""
+        return VideoClassScores.from_config(self.cfg.eval, self.val_set.class_names)
+
     def evaluate(self, model: Optional[nn.Module] = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """``(metrics, detections)`` of ``model`` (default :meth:`eval_model`) on
         ``dataset.val_subset``, at ``eval.tiou_thresholds``. Distributed: a collective; each
@@ -330,7 +337,8 @@ class Trainer:
         items = Subset(val, shard_indices(len(val), info.rank, info.world_size)) \
             if info.distributed else val
         detections = infer_dataset(model, items, val.class_names,
-                                   device=self.device, progress=self.progress)
+                                   device=self.device, progress=self.progress,
+                                   class_scores=self.class_scores)
         if info.distributed:
             detections = merge_detections(all_gather_objects(detections))
         return self.evaluate_from(detections)

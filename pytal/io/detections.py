@@ -12,6 +12,7 @@ the errors that name the field.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from itertools import chain, repeat
 from operator import itemgetter
@@ -50,7 +51,8 @@ def load_detections(source: PathOrDict, label_index: Mapping[str, int],
 
     Raises ValueError naming the file and field: no ``results`` mapping, a ``results`` value
     that is not a list, a detection without ``label``, a numeric ``score`` or a
-    ``segment`` of two numbers, or a score or segment that is NaN or infinite.
+    ``segment`` of two numbers (a numeric string is not a number), or a score or segment
+    that is NaN or infinite.
     """
     data, where = read_json(source, what="prediction")
     results = data.get("results") if isinstance(data, Mapping) else None
@@ -103,9 +105,20 @@ def _detection_arrays(detections: list, label_index: Mapping[str, int]
         raise ValueError("a segment is not [start, end]")
     label = np.fromiter(map(label_index.get, map(_LABEL, detections), repeat(-1, num)),
                         np.int64, count=num)
-    score = np.fromiter(map(_SCORE, detections), np.float64, count=num)
-    segments = np.fromiter(chain.from_iterable(segments), np.float64, count=2 * num)
+    scores = list(map(_SCORE, detections))
+    coords = list(chain.from_iterable(segments))
+    if not (_all_numbers(scores) and _all_numbers(coords)):
+        raise TypeError("a score or segment bound is not a number")
+    score = np.fromiter(scores, np.float64, count=num)
+    segments = np.fromiter(coords, np.float64, count=2 * num)
     return label, score, segments.reshape(num, 2)
+
+
+def _all_numbers(values: list) -> bool:
+    """Whether every value is a real number (Python or numpy; not a numeric string, which
+    ``np.fromiter`` would parse)."""
+    return set(map(type, values)) <= {float, int} or all(
+        isinstance(v, numbers.Real) for v in values)
 
 
 def _detection_error(detections: list, where: str) -> ValueError:
@@ -118,5 +131,12 @@ def _detection_error(detections: list, where: str) -> ValueError:
                               f"({err!r} in one of them)")
     if not all(isinstance(d["label"], Hashable) for d in detections):
         return ValueError(f"{where}: every detection's 'label' must be a class name")
+    for d in detections:
+        bounds = d["segment"] if isinstance(d["segment"], (list, tuple)) else []
+        for field, value in [("score", d["score"]), *(("segment", v) for v in bounds)]:
+            if not isinstance(value, numbers.Real):
+                return ValueError(f"{where}: every detection needs a numeric 'score' and a "
+                                  f"'segment' [start, end] in seconds (a {field} value is "
+                                  f"{type(value).__name__} {value!r:.40})")
     return ValueError(f"{where}: every detection needs a numeric 'score' and a 'segment' "
                       "[start, end] in seconds")

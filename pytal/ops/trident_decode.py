@@ -12,6 +12,9 @@ from pytal.ops.reference.dtypes import compute_dtype
 
 _OP = "trident_decode"
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+#: Values the kernels keep per (b, t, c, side) for the backward: the expected distance, the
+#: largest window logit and 1 / the sum of exp(logit - largest) (csrc/trident_decode, kStats).
+STATS_PER_SIDE = 3
 
 
 def trident_decode(start_logits: torch.Tensor, end_logits: torch.Tensor,
@@ -61,7 +64,7 @@ def trident_decode(start_logits: torch.Tensor, end_logits: torch.Tensor,
     """
     _check_args(start_logits, end_logits, offset_logits)
     which = choose_backend(_OP, start_logits.device, backend)
-    # Without autograd the backward's stats (twice the output's size) are not kept.
+    # Without autograd the backward's stats (three times the output's size) are not kept.
     save_stats = _needs_grad(start_logits, end_logits, offset_logits)
     if index is not None:
         # Index values are checked where they are read: by the extension's kernels, or here
@@ -128,7 +131,7 @@ def _check_index(index, start_logits: torch.Tensor, *, values: bool = True):
 @register_fake("trident_decode")
 def _trident_decode_fake(start_logits, end_logits, offset_logits, save_stats=True):
     b, c, t = start_logits.shape
-    stats_shape = (b, t, c, 2, 2) if save_stats else (0,)
+    stats_shape = (b, t, c, 2, STATS_PER_SIDE) if save_stats else (0,)
     return (start_logits.new_empty((b, t, c, 2)),
             start_logits.new_empty(stats_shape, dtype=compute_dtype(start_logits.dtype)))
 
@@ -145,7 +148,7 @@ def _trident_decode_index_fake(start_logits, end_logits, offset_logits, batch, c
                                save_stats=False):
     n = batch.shape[0]
     return (start_logits.new_empty((n, 2)),
-            start_logits.new_empty((n, 2, 2) if save_stats else (0,),
+            start_logits.new_empty((n, 2, STATS_PER_SIDE) if save_stats else (0,),
                                    dtype=compute_dtype(start_logits.dtype)))
 
 

@@ -16,7 +16,7 @@ from pytal.models.cltdr_gmg.encoder import GMGEncoder, PyramidNorm
 from pytal.models.cltdr_gmg.heads import ClassificationHead, RefineHead, TridentHead
 from pytal.models.cltdr_gmg.refinement import refine_offsets, refined_logits, refined_scores
 from pytal.models.common.assignment import assign_targets_batch
-from pytal.models.common.inputs import check_feats_and_masks
+from pytal.models.common.inputs import check_feats_and_masks, check_targets
 from pytal.models.common.decoding import (check_metadata, detections_in_seconds, drop_short,
                                           segments_from_offsets, select_candidates)
 from pytal.models.common.losses import LossNormalizer, branch_losses, positive_entries
@@ -237,7 +237,8 @@ class CLTDRGMG(nn.Module):
                ) -> dict[str, torch.Tensor]:
         """Training losses; see the class docstring for shapes and units."""
         out, level_masks, points = self.forward_heads(feats, masks)
-        segments, labels = self._targets_input(segments, labels, feats.shape[0], feats.device)
+        segments, labels = check_targets("CLTDRGMG", segments, labels, feats.shape[0],
+                                          self.num_classes, feats.device, multi_label=True)
         c = self.config
         cls_t, reg_t = assign_targets_batch(points, segments, labels, self.num_classes,
                                             center_sample=c.center_sample,
@@ -266,31 +267,6 @@ class CLTDRGMG(nn.Module):
         return {"loss": mix["final_loss"], "cls_loss": mix["cls_loss"],
                 "reg_loss": mix["reg_loss"], "refined_loss": ref["final_loss"],
                 "coarse_loss": crs["final_loss"]}
-
-    def _targets_input(self, segments, labels, batch: int, device: torch.device
-                       ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Validate the ground truth; (N, C) multi-label rows become one (segment, class) pair
-        per positive class (the assignment then gives the point every class of the segment)."""
-        if len(segments) != batch or len(labels) != batch:
-            raise ValueError(f"CLTDRGMG: segments and labels must be lists of B = {batch} "
-                             f"tensors, got {len(segments)} and {len(labels)}")
-        segs_out, labels_out = [], []
-        for i, (seg, lab) in enumerate(zip(segments, labels)):
-            seg = torch.as_tensor(seg, dtype=torch.float32, device=device)
-            lab = torch.as_tensor(lab, device=device)
-            if seg.dim() != 2 or seg.shape[-1] != 2:
-                raise ValueError(f"CLTDRGMG: segments[{i}] must have shape (N, 2) (feature "
-                                 f"steps), got {tuple(seg.shape)}")
-            if lab.dim() == 2 and lab.shape == (seg.shape[0], self.num_classes):
-                rows, classes = (lab > 0).nonzero(as_tuple=True)
-                seg, lab = seg[rows], classes
-            elif lab.shape != (seg.shape[0],) or lab.is_floating_point():
-                raise ValueError(f"CLTDRGMG: labels[{i}] must be (N,) = ({seg.shape[0]},) int64 "
-                                 f"class ids or (N, C) = ({seg.shape[0]}, {self.num_classes}) "
-                                 f"multi-label rows, got {lab.dtype} {tuple(lab.shape)}")
-            segs_out.append(seg)
-            labels_out.append(lab.long())
-        return segs_out, labels_out
 
     def _decode_entries(self, out: _HeadOutputs, points: Sequence[torch.Tensor],
                         b: torch.Tensor, n: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,7 @@ from torch import nn
 
 from pytal.data.batch import Batch
 from pytal.models.common import check_metadata, detections_in_seconds, feature_steps_to_seconds
-from pytal.models.common.inputs import check_feats_and_masks
+from pytal.models.common.inputs import check_feats_and_masks, check_targets
 from pytal.models.registry import register_model
 from pytal.models.seqattnet.amassment import amass_groups
 from pytal.models.seqattnet.boundary_matching import proposal_valid_mask
@@ -126,8 +126,8 @@ class SeqAttNet(nn.Module):
             raise ValueError(f"SeqAttNet: training videos must all have T = {T} valid steps "
                              f"(dataset.max_seq_len with dataset.force_upsampling: true), got "
                              f"{feats.shape[2]} steps with {int((~masks).sum())} padded")
-        segments, labels = self._targets_input(batch.segments, batch.labels, feats.shape[0],
-                                               feats.device)
+        segments, labels = check_targets("SeqAttNet", batch.segments, batch.labels,
+                                          feats.shape[0], self.num_classes, feats.device)
         base, boundaries, maps = self.forward_maps(feats)
 
         g_start, g_end, g_map = [], [], []
@@ -184,29 +184,6 @@ class SeqAttNet(nn.Module):
             empty = props.new_zeros((0, 2))
             return torch.zeros(0, dtype=torch.long, device=device), empty, empty
         return torch.cat(videos), torch.cat(chosen), torch.cat(targets)
-
-    def _targets_input(self, segments, labels, batch: int, device: torch.device
-                       ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        if len(segments) != batch or len(labels) != batch:
-            raise ValueError(f"SeqAttNet: segments and labels must be lists of B = {batch} "
-                             f"tensors, got {len(segments)} and {len(labels)}")
-        segs_out, labels_out = [], []
-        for i, (seg, lab) in enumerate(zip(segments, labels)):
-            seg = torch.as_tensor(seg, dtype=torch.float32, device=device)
-            lab = torch.as_tensor(lab, device=device)
-            if seg.dim() != 2 or seg.shape[-1] != 2:
-                raise ValueError(f"SeqAttNet: segments[{i}] must have shape (N, 2) (feature "
-                                 f"steps), got {tuple(seg.shape)}")
-            if lab.shape != (seg.shape[0],) or lab.is_floating_point():
-                raise ValueError(f"SeqAttNet: labels[{i}] must be (N,) = ({seg.shape[0]},) "
-                                 f"int64 class ids, got {lab.dtype} {tuple(lab.shape)}")
-            if lab.numel() and (int(lab.min()) < 0 or int(lab.max()) >= self.num_classes):
-                raise ValueError(f"SeqAttNet: labels[{i}] must be in [0, "
-                                 f"{self.num_classes}) (dataset.num_classes), got "
-                                 f"{lab.tolist()}")
-            segs_out.append(seg)
-            labels_out.append(lab.long())
-        return segs_out, labels_out
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
