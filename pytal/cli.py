@@ -165,7 +165,8 @@ def _eval_checkpoint(args: argparse.Namespace) -> int:
         list(cfg.eval.tiou_thresholds)
     result = evaluate_model_detections(cfg.dataset.annotation_file, detections, subset=subset,
                                        tiou_thresholds=thresholds,
-                                       label_space=cfg.dataset.label_space)
+                                       label_space=cfg.dataset.label_space,
+                                       class_agnostic=cfg.evaluates_class_agnostic)
     print(format_result(result, title=f"{args.ckpt} on subset {subset!r}",
                         per_class=args.per_class))
     if args.json:
@@ -177,6 +178,8 @@ def format_result(result: dict, *, title: str = "", per_class: bool = False) -> 
     """A readable table of an :func:`~pytal.evaluation.evaluate` result (mAP in %), and the
     proposal metrics of :func:`~pytal.evaluation.evaluate_model_detections` when present."""
     lines = [title] if title else []
+    if result.get("class_agnostic"):
+        lines.append("  class-agnostic: labels ignored, every action is one class")
     lines.append(f"  {'tIoU':>6}  {'mAP (%)':>8}")
     for tiou, m_ap in zip(result["tiou_thresholds"], result["mAP"]):
         lines.append(f"  {tiou:>6.2f}  {100 * m_ap:>8.2f}")

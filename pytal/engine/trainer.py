@@ -354,7 +354,7 @@ class Trainer:
             metrics = evaluate_model_detections(
                 data.annotation_file, detections, subset=data.val_subset,
                 tiou_thresholds=list(self.cfg.eval.tiou_thresholds),
-                label_space=data.label_space)
+                label_space=data.label_space, class_agnostic=self.cfg.evaluates_class_agnostic)
         return broadcast_object(metrics), dict(detections)
 
     def evaluate_and_select(self) -> dict[str, Any]:
@@ -365,7 +365,8 @@ class Trainer:
         subs = {"sub_averages": metrics["sub_averages"]} if "sub_averages" in metrics else {}
         self.history.append({"epoch": self.epoch, "average_mAP": metrics["average_mAP"],
                              "mAP": metrics["mAP"], **subs})
-        LOG.info("epoch %d: average mAP %.4f%s (%s)", self.epoch, metrics["average_mAP"],
+        LOG.info("epoch %d: %saverage mAP %.4f%s (%s)", self.epoch,
+                 "class-agnostic " if metrics.get("class_agnostic") else "", metrics["average_mAP"],
                  "".join(f", avg {k} {v:.4f}" for k, v in subs.get("sub_averages", {}).items()),
                  " ".join(f"{t:.2f}:{m:.4f}" for t, m in zip(metrics["tiou_thresholds"], metrics["mAP"])))
         if "proposals" in metrics:
