@@ -93,6 +93,9 @@ def test_train_anet_without_class_scores_evaluates_class_agnostic(anet, tmp_path
     assert metrics["class_agnostic"] is True and list(metrics["per_class_ap"]) == ["(any class)"]
     assert np.isfinite(metrics["average_mAP"])
     assert "class-agnostic" in (tmp_path / "run" / "train.log").read_text()
+    detections = json.loads((tmp_path / "run" / "detections.json").read_text())["results"]
+    labels = {d["label"] for dets in detections.values() for d in dets}
+    assert labels == {"(any class)"}
     assert main(["eval", "--ckpt", str(tmp_path / "run" / "best.pt"),
                  "--json", str(tmp_path / "m.json")]) == 0
     assert "class-agnostic" in capsys.readouterr().out
