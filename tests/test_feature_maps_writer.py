@@ -12,7 +12,7 @@ from pytal.backbones.feature_maps import (build_i3d_stream, i3d_video_maps, pack
 from pytal.cli import main
 from pytal.config import load_config
 from pytal.data.batch import Batch
-from pytal.data.batching import collate
+from pytal.data import collate
 from pytal.data.synthetic.frames import write_frame_dataset
 from pytal.engine.data import build_dataset
 from pytal.models import build_model
