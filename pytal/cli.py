@@ -153,19 +153,21 @@ def gt_tiou_thresholds(gt: str, dataset: Optional[str]) -> list[float]:
 
 def _eval_checkpoint(args: argparse.Namespace) -> int:
     from pytal.io.jsonio import write_json
-    from pytal.engine import VideoClassScores, build_dataset, infer_dataset, load_model
+    from pytal.engine import (VideoClassScores, build_dataset, detection_class_names,
+                              infer_dataset, load_model)
     from pytal.evaluation import evaluate_model_detections, parse_tiou_thresholds
 
     model, cfg, names = load_model(args.ckpt, overrides=args.override)
     dataset = build_dataset(cfg, "val")
-    detections = infer_dataset(model, dataset, names,
+    detections = infer_dataset(model, dataset, detection_class_names(cfg, names),
                                class_scores=VideoClassScores.from_config(cfg.eval, names))
     subset = cfg.dataset.val_subset
     thresholds = parse_tiou_thresholds(args.tiou) if args.tiou is not None else \
         list(cfg.eval.tiou_thresholds)
     result = evaluate_model_detections(cfg.dataset.annotation_file, detections, subset=subset,
                                        tiou_thresholds=thresholds,
-                                       label_space=cfg.dataset.label_space)
+                                       label_space=cfg.dataset.label_space,
+                                       class_agnostic=cfg.evaluates_class_agnostic)
     print(format_result(result, title=f"{args.ckpt} on subset {subset!r}",
                         per_class=args.per_class))
     if args.json:
@@ -177,6 +179,8 @@ def format_result(result: dict, *, title: str = "", per_class: bool = False) -> 
     """A readable table of an :func:`~pytal.evaluation.evaluate` result (mAP in %), and the
     proposal metrics of :func:`~pytal.evaluation.evaluate_model_detections` when present."""
     lines = [title] if title else []
+    if result.get("class_agnostic"):
+        lines.append("  class-agnostic: labels ignored, every action is one class")
     lines.append(f"  {'tIoU':>6}  {'mAP (%)':>8}")
     for tiou, m_ap in zip(result["tiou_thresholds"], result["mAP"]):
         lines.append(f"  {tiou:>6.2f}  {100 * m_ap:>8.2f}")
@@ -301,12 +305,14 @@ def run_infer(args: argparse.Namespace) -> int:
         from pytal.video_commands import run_infer_videos
         return run_infer_videos(args)
     from pytal.io.jsonio import write_json
-    from pytal.engine import VideoClassScores, feature_items, infer_dataset, load_model
+    from pytal.engine import (VideoClassScores, detection_class_names, feature_items,
+                              infer_dataset, load_model)
 
     model, cfg, names = load_model(args.ckpt, config=args.config, overrides=args.override,
                                    weights=args.weights)
     items = list(feature_items(args.features, cfg))
-    detections = infer_dataset(model, items, names, batch_size=args.batch_size,
+    detections = infer_dataset(model, items, detection_class_names(cfg, names),
+                               batch_size=args.batch_size,
                                class_scores=VideoClassScores.from_config(cfg.eval, names))
     write_json(args.out, detections)
     count = sum(len(v) for v in detections["results"].values())

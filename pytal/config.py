@@ -69,7 +69,9 @@ class DatasetConfig:
     labelling of an annotation file with several to use (EPIC-KITCHENS-100's ``verb`` /
     ``noun``), null for files with one. ``clip_stride`` (steps): train on the fixed clips of
     ``max_seq_len`` steps every that many steps that hold a whole action (AFSD's rule,
-    :mod:`pytal.data.clips`); null: one random crop per video and epoch.
+    :mod:`pytal.data.clips`); null: one random crop per video and epoch. ``class_agnostic``:
+    every action of the file is class 0 for training (needs ``num_classes: 1``); evaluation
+    then takes classes from ``eval.ext_score_file``, or without it is class-agnostic.
     """
 
     SECTION: ClassVar[str] = "dataset"
@@ -97,8 +99,12 @@ class DatasetConfig:
     frame_crop: Optional[int] = None
     label_space: Optional[str] = None
     clip_stride: Optional[int] = None
+    class_agnostic: bool = False
 
     def __post_init__(self) -> None:
+        if self.class_agnostic and self.num_classes != 1:
+            raise _fail("dataset.num_classes", "1 with dataset.class_agnostic: true",
+                        self.num_classes)
         if self.clip_stride is not None and self.clip_stride < 1:
             raise _fail("dataset.clip_stride", "an integer >= 1 or null", self.clip_stride)
         if self.flow_dir and not self.frame_dir:
@@ -251,6 +257,12 @@ class Config:
     def replace(self, **sections: Any) -> "Config":
         """A copy with whole sections replaced (``cfg.replace(train=...)``)."""
         return dataclasses.replace(self, **sections)
+
+    @property
+    def evaluates_class_agnostic(self) -> bool:
+        """True when evaluation ignores classes: a class-agnostic detector
+        (``dataset.class_agnostic``) without external class scores (``eval.ext_score_file``)."""
+        return self.dataset.class_agnostic and not self.eval.ext_score_file
 
 
 def _plain(value: Any) -> Any:

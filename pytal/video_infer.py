@@ -33,15 +33,15 @@ def checkpoint_extraction(ckpt_path: str) -> Optional[dict[str, Any]]:
 
 
 def _detect(model, items: list[dict[str, Any]], class_names: Sequence[str], device: str,
-            protocol) -> dict[str, Any]:
+            cfg) -> dict[str, Any]:
     """Detections JSON of feature items (``video_id``, ``feats`` (C, T), ``fps``, ``duration``,
     ``feat_stride``, ``feat_num_frames``) with a model from ``load_model``: the engine batches
     them and calls the model protocol's ``predict`` (segments come back in seconds), then
-    applies ``protocol.ext_score_file`` (the config's ``eval``) when it is set."""
-    from pytal.engine import VideoClassScores, infer_dataset
+    applies ``cfg.eval.ext_score_file`` when it is set."""
+    from pytal.engine import VideoClassScores, detection_class_names, infer_dataset
 
-    return infer_dataset(model, items, class_names, device=device,
-                         class_scores=VideoClassScores.from_config(protocol, class_names))
+    return infer_dataset(model, items, detection_class_names(cfg, class_names), device=device,
+                         class_scores=VideoClassScores.from_config(cfg.eval, class_names))
 
 
 def detect_in_videos(ckpt: str, videos: Sequence[str], out_dir: str, *,
@@ -87,7 +87,7 @@ def detect_in_videos(ckpt: str, videos: Sequence[str], out_dir: str, *,
                       "feat_num_frames": float(settings.num_frames)})
     if not items:
         return result
-    result.detections = _detect(model, items, names, device, cfg.eval)
+    result.detections = _detect(model, items, names, device, cfg)
     os.makedirs(out_dir, exist_ok=True)
     write_json(os.path.join(out_dir, "detections.json"), result.detections)
     for item in items:

@@ -38,7 +38,8 @@ One class covers the usual TAL benchmarks as configurations:
 
 Label ids follow :func:`pytal.data.annotations.resolve_labels` (file ``label_id`` if every
 annotation has one, else the caller's ``classes``, else sorted label names); ``label_source``
-says which was used.
+says which was used. ``class_agnostic=True`` gives every row label 0 (a one-class detector
+trained on a multi-class file); ``class_names`` stay the file's.
 """
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ class FeatureDataset(Dataset):
         length_tolerance: allowed relative difference between a file's length and the one
             implied by the duration (``None`` disables the check; 1 step of slack is added).
         skip_missing: drop videos without a feature file instead of raising.
+        class_agnostic: every item's ``labels`` are 0 (one class), whatever the file says.
         clip_stride: training only: fixed clips of ``max_seq_len`` steps every that many steps
             instead of one random crop per video (module docstring); None: random crops.
         generator: RNG for training crops (default: torch's global RNG, which DataLoader
@@ -99,7 +101,8 @@ class FeatureDataset(Dataset):
                  classes: Optional[Sequence[str]] = None, input_dim: Optional[int] = None,
                  length_tolerance: Optional[float] = 0.1, skip_missing: bool = False,
                  generator: Optional[torch.Generator] = None,
-                 label_space: Optional[str] = None, clip_stride: Optional[int] = None) -> None:
+                 label_space: Optional[str] = None, clip_stride: Optional[int] = None,
+                 class_agnostic: bool = False) -> None:
         if resize_length is None and (feat_stride is None or num_frames is None):
             raise ValueError("feat_stride and num_frames are required unless resize_length is "
                              f"set; got feat_stride={feat_stride!r}, num_frames={num_frames!r}")
@@ -130,6 +133,7 @@ class FeatureDataset(Dataset):
         self.input_dim = input_dim
         self.length_tolerance = length_tolerance
         self.generator = generator
+        self.class_agnostic = bool(class_agnostic)
 
         self.annotations: Annotations = load_annotations(annotation_file, label_space=label_space)
         self.class_names, self.label_source = resolve_labels(self.annotations, classes)
@@ -237,11 +241,18 @@ class FeatureDataset(Dataset):
                    crop_ratio=dataset.crop_ratio if training else None,
                    input_dim=dataset.input_dim, generator=generator,
                    label_space=dataset.label_space,
-                   clip_stride=dataset.clip_stride if training else None)
+                   clip_stride=dataset.clip_stride if training else None,
+                   class_agnostic=dataset.class_agnostic)
 
     @property
     def num_classes(self) -> int:
+        """Classes of the file (``class_names``), also when ``class_agnostic``."""
         return len(self.class_names)
+
+    @property
+    def num_target_classes(self) -> int:
+        """Classes of the items' ``labels``: 1 when ``class_agnostic``, else ``num_classes``."""
+        return 1 if self.class_agnostic else self.num_classes
 
     @property
     def video_ids(self) -> list[str]:
@@ -339,7 +350,9 @@ class FeatureDataset(Dataset):
         }
 
     def _label_ids(self, video: VideoAnnotation) -> np.ndarray:
-        """(N,) int64 label ids of the video's rows."""
+        """(N,) int64 label ids of the video's rows (all 0 when ``class_agnostic``)."""
+        if self.class_agnostic:
+            return np.zeros(len(video.label_names), np.int64)
         if self.label_source == "label_id":
             return video.label_ids if video.label_ids is not None else np.zeros(0, np.int64)
         return np.asarray([self._label_index[n] for n in video.label_names], dtype=np.int64)

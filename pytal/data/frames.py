@@ -56,7 +56,8 @@ class FrameClipDataset(FeatureDataset):
                    file_prefix=dataset.file_prefix or "", training=training,
                    max_seq_len=dataset.max_seq_len if training else None,
                    trunc_thresh=dataset.trunc_thresh, input_dim=dataset.input_dim,
-                   generator=generator, clip_stride=dataset.clip_stride if training else None)
+                   generator=generator, clip_stride=dataset.clip_stride if training else None,
+                   class_agnostic=dataset.class_agnostic)
 
     def _fps(self, video: Any) -> float:
         return float(self.frame_fps) if self.frame_fps is not None else super()._fps(video)

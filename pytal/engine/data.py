@@ -12,7 +12,7 @@ from pytal.config import Config
 from pytal.data.dataset import FeatureDataset
 from pytal.data.frames import FrameClipDataset
 
-__all__ = ["build_dataset", "train_loader"]
+__all__ = ["build_dataset", "check_class_count", "train_loader"]
 
 
 def build_dataset(cfg: Config, split: str, *,
@@ -25,10 +25,24 @@ def build_dataset(cfg: Config, split: str, *,
     if split not in ("train", "val"):
         raise ValueError(f"build_dataset: split must be 'train' or 'val', got {split!r}")
     if cfg.dataset.frame_dir:
-        return FrameClipDataset.from_config(cfg.dataset, training=split == "train",
-                                            generator=generator)
-    return FeatureDataset.from_config(cfg.dataset, training=split == "train",
-                                      generator=generator)
+        dataset = FrameClipDataset.from_config(cfg.dataset, training=split == "train",
+                                               generator=generator)
+    else:
+        dataset = FeatureDataset.from_config(cfg.dataset, training=split == "train",
+                                             generator=generator)
+    check_class_count(cfg, dataset)
+    return dataset
+
+
+def check_class_count(cfg: Config, dataset: FeatureDataset) -> None:
+    """Fail early when the file's classes do not match ``dataset.num_classes`` (the detector's
+    outputs), unless ``dataset.class_agnostic`` maps them all to one class."""
+    if cfg.dataset.class_agnostic or dataset.num_classes == cfg.dataset.num_classes:
+        return
+    raise ValueError(f"{dataset.annotations.source}: {dataset.num_classes} classes, but "
+                     f"dataset.num_classes is {cfg.dataset.num_classes}; set "
+                     f"dataset.num_classes: {dataset.num_classes}, or dataset.class_agnostic: "
+                     "true with num_classes: 1 for a class-agnostic detector")
 
 
 def train_loader(dataset: FeatureDataset, *, batch_size: int, num_workers: int,

@@ -11,7 +11,7 @@ from torch import nn
 from pytal.config import Config, Overrides, config_from_dict, load_config
 from pytal.engine.checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_checkpoint
 
-__all__ = ["load_model", "class_names_of", "feature_items"]
+__all__ = ["load_model", "class_names_of", "detection_class_names", "feature_items"]
 
 
 def class_names_of(cfg: Config, ckpt: Optional[dict] = None) -> list[str]:
@@ -27,6 +27,16 @@ def class_names_of(cfg: Config, ckpt: Optional[dict] = None) -> list[str]:
         if len(names) >= num:
             return [n or str(i) for i, n in enumerate(names)]
     return [str(i) for i in range(num)]
+
+
+def detection_class_names(cfg: Config, class_names: list[str]) -> list[str]:
+    """Names for a model's label ids in its detections: ``class_names``, except for a
+    class-agnostic detector evaluated without external class scores
+    (``cfg.evaluates_class_agnostic``), whose one class is no class of the file:
+    ``[AGNOSTIC_LABEL]``."""
+    from pytal.evaluation.detection import AGNOSTIC_LABEL
+
+    return [AGNOSTIC_LABEL] if cfg.evaluates_class_agnostic else list(class_names)
 
 
 def load_model(ckpt_path: str, *, config: Optional[str] = None, overrides: Overrides = (),

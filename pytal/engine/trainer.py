@@ -32,6 +32,7 @@ from pytal.engine.distributed import (all_gather_objects, barrier, broadcast_obj
 from pytal.engine.ema import ModelEMA
 from pytal.engine.class_scores import VideoClassScores
 from pytal.engine.inference import infer_dataset
+from pytal.engine.loading import detection_class_names
 from pytal.engine.progress import progress_bar
 from pytal.engine.schedule import build_scheduler
 from pytal.video.manifest import extraction_settings
@@ -336,8 +337,8 @@ class Trainer:
         info, val = self.dist, self.val_set
         items = Subset(val, shard_indices(len(val), info.rank, info.world_size)) \
             if info.distributed else val
-        detections = infer_dataset(model, items, val.class_names,
-                                   device=self.device, progress=self.progress,
+        names = detection_class_names(self.cfg, val.class_names)
+        detections = infer_dataset(model, items, names, device=self.device, progress=self.progress,
                                    class_scores=self.class_scores)
         if info.distributed:
             detections = merge_detections(all_gather_objects(detections))
@@ -354,7 +355,7 @@ class Trainer:
             metrics = evaluate_model_detections(
                 data.annotation_file, detections, subset=data.val_subset,
                 tiou_thresholds=list(self.cfg.eval.tiou_thresholds),
-                label_space=data.label_space)
+                label_space=data.label_space, class_agnostic=self.cfg.evaluates_class_agnostic)
         return broadcast_object(metrics), dict(detections)
 
     def evaluate_and_select(self) -> dict[str, Any]:
@@ -365,7 +366,8 @@ class Trainer:
         subs = {"sub_averages": metrics["sub_averages"]} if "sub_averages" in metrics else {}
         self.history.append({"epoch": self.epoch, "average_mAP": metrics["average_mAP"],
                              "mAP": metrics["mAP"], **subs})
-        LOG.info("epoch %d: average mAP %.4f%s (%s)", self.epoch, metrics["average_mAP"],
+        LOG.info("epoch %d: %saverage mAP %.4f%s (%s)", self.epoch,
+                 "class-agnostic " if metrics.get("class_agnostic") else "", metrics["average_mAP"],
                  "".join(f", avg {k} {v:.4f}" for k, v in subs.get("sub_averages", {}).items()),
                  " ".join(f"{t:.2f}:{m:.4f}" for t, m in zip(metrics["tiou_thresholds"], metrics["mAP"])))
         if "proposals" in metrics:

@@ -36,22 +36,27 @@ from pytal.evaluation.matching import true_positives
 from pytal.evaluation.thresholds import ThresholdSpec, parse_tiou_thresholds, sub_average_sets
 
 UNKNOWN_VIDEO_MODES = ("false_positive", "ignore")
+#: The one class of a class-agnostic evaluation (``evaluate(..., class_agnostic=True)``).
+AGNOSTIC_LABEL = "(any class)"
 
 
 class _GroundTruth:
     """The subset's instances as arrays: ``video`` / ``label`` indices, ``segments`` (G, 2) s."""
 
-    def __init__(self, source: PathOrDict, subset: str, label_space: Optional[str] = None) -> None:
+    def __init__(self, source: PathOrDict, subset: str, label_space: Optional[str] = None,
+                 class_agnostic: bool = False) -> None:
         table = load_instances(source, subset, label_space)
+        self.class_agnostic = class_agnostic
         self.video_index = dict(zip(table.video_ids, range(len(table.video_ids))))
-        self.labels = sorted(set(table.labels))
+        labels = [AGNOSTIC_LABEL] * len(table.labels) if class_agnostic else table.labels
+        self.labels = sorted(set(labels))
         if not self.labels:
             raise ValueError(f"{table.source}: subset {subset!r} has no annotated action "
                              "to evaluate against")
         self.label_index = {n: i for i, n in enumerate(self.labels)}
         self.video, self.segments = table.video, table.segments
-        self.label = np.fromiter(map(self.label_index.__getitem__, table.labels), np.int64,
-                                 count=len(table.labels))
+        self.label = np.fromiter(map(self.label_index.__getitem__, labels), np.int64,
+                                 count=len(labels))
 
 
 class _Predictions:
@@ -66,6 +71,8 @@ class _Predictions:
         where, results = table.source, table.results
         self.video, self.label, self.score, self.segments = (
             table.video, table.label, table.score, table.segments)
+        if gt.class_agnostic:
+            self.label = np.zeros_like(self.label)
         keep = self.label >= 0
         if not keep.all():
             detections = chain.from_iterable(results.values())
@@ -88,7 +95,7 @@ class _Predictions:
 
 def evaluate(ground_truth: PathOrDict, predictions: PathOrDict, *, subset: str,
              tiou_thresholds: ThresholdSpec, unknown_videos: str = "false_positive",
-             label_space: Optional[str] = None) -> dict[str, Any]:
+             label_space: Optional[str] = None, class_agnostic: bool = False) -> dict[str, Any]:
     """Detection mAP of a submission against ActivityNet-style ground truth.
 
     Args:
@@ -103,17 +110,20 @@ def evaluate(ground_truth: PathOrDict, predictions: PathOrDict, *, subset: str,
             detections of videos outside ``subset``.
         label_space: the labelling to evaluate, for a file with several (``"verb"`` /
             ``"noun"`` of EPIC-KITCHENS-100; :mod:`pytal.io.annotations`).
+        class_agnostic: labels are ignored: every ground-truth instance and detection is one
+            class, :data:`AGNOSTIC_LABEL` (the mAP is that class's AP).
 
     Returns:
         ``{"tiou_thresholds": [R floats], "mAP": [R floats], "average_mAP": float,
         "per_class_ap": {label: [R floats]}}`` (labels sorted), plus ``"sub_averages":
         {name: float}`` when the thresholds strictly contain named sets
-        (:data:`pytal.evaluation.thresholds.SUB_AVERAGES`: ``"0.1:0.5"``, ``"0.3:0.7"``).
+        (:data:`pytal.evaluation.thresholds.SUB_AVERAGES`: ``"0.1:0.5"``, ``"0.3:0.7"``),
+        plus ``"class_agnostic": true`` when ``class_agnostic``.
     """
     if unknown_videos not in UNKNOWN_VIDEO_MODES:
         raise ValueError(f"unknown_videos must be one of {UNKNOWN_VIDEO_MODES}, got {unknown_videos!r}")
     thresholds = np.asarray(parse_tiou_thresholds(tiou_thresholds), dtype=np.float64)
-    gt = _GroundTruth(ground_truth, subset, label_space)
+    gt = _GroundTruth(ground_truth, subset, label_space, class_agnostic)
     pred = _Predictions(predictions, gt, unknown_videos)
     ap = average_precision(gt, pred, thresholds)                      # (R, K)
     m_ap = ap.mean(axis=1)
@@ -126,6 +136,8 @@ def evaluate(ground_truth: PathOrDict, predictions: PathOrDict, *, subset: str,
     subs = sub_average_sets(thresholds.tolist())
     if subs:
         result["sub_averages"] = {name: float(m_ap[index].mean()) for name, index in subs.items()}
+    if class_agnostic:
+        result["class_agnostic"] = True
     return result
 
 

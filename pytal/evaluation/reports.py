@@ -17,15 +17,18 @@ PROPOSAL_BUDGET = 100
 
 def evaluate_model_detections(ground_truth: PathOrDict, detections: Mapping[str, Any], *,
                               subset: str, tiou_thresholds: ThresholdSpec,
-                              label_space: Optional[str] = None) -> dict[str, Any]:
+                              label_space: Optional[str] = None,
+                              class_agnostic: bool = False) -> dict[str, Any]:
     """:func:`~pytal.evaluation.evaluate`'s dict for a detections JSON dict (as
     :func:`pytal.engine.detections_json` writes it), plus ``"proposals": {"AR@100", "AUC"}``
     (fractions in [0, 1], :func:`~pytal.evaluation.evaluate_proposals` at the ActivityNet
     thresholds 0.5:0.95) when it carries a proposal stage's ``"proposals"``
     (``{video_id: [{"segment", "score"}]}``). ``label_space`` picks the labelling of a
-    ground-truth file with several, for both."""
+    ground-truth file with several, for both; ``class_agnostic`` ignores labels (one class,
+    ``"class_agnostic": true`` in the result)."""
     metrics = evaluate(ground_truth, detections, subset=subset,
-                       tiou_thresholds=tiou_thresholds, label_space=label_space)
+                       tiou_thresholds=tiou_thresholds, label_space=label_space,
+                       class_agnostic=class_agnostic)
     if "proposals" in detections:
         curve = evaluate_proposals(ground_truth, {"results": detections["proposals"]},
                                    subset=subset, max_avg_proposals=PROPOSAL_BUDGET,
