@@ -1,23 +1,25 @@
 """The authors' public CLTDR-GMG code beside pytal's model, for the scripts that compare them
 (``benchmarks.release_parity``: outputs per public config; ``benchmarks.peers_cltdr_gmg``:
 speed). The public code (github.com/LiQiang0307/CLTDR-GMG) is never part of pytal: the
-scripts take the path of a checkout whose ``libs/utils`` holds its compiled ``nms_1d_cpu``
-(``cd libs/utils && python setup.py build_ext --inplace``).
+scripts take the path of a checkout; its compiled ``nms_1d_cpu`` must be importable, from its
+``libs/utils`` (``cd libs/utils && python setup.py build_ext --inplace``) or from a copy of
+``setup.py`` and ``csrc`` built elsewhere and put on ``PYTHONPATH``.
 
 * :func:`import_release`: its config loader and model factory;
 * :func:`build_pair`: its model of one public config, random weights perturbed so that the
   zero-initialised branches count, and pytal's model of the packaged config with
   ``model.variant=release`` holding the same weights (``convert_release_checkpoint``);
-* :func:`detections_difference`: how far two detection lists of one video are apart.
+* :func:`match_detections`: how far two detection lists of one video are apart.
 """
 from __future__ import annotations
 
 import copy
 import importlib.util
+import math
 import os
 import sys
 import types
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, NamedTuple, Optional
 
 import torch
 
@@ -25,7 +27,7 @@ from pytal.config import load_config
 from pytal.models import build_model
 from pytal.models.cltdr_gmg import convert_release_checkpoint
 
-__all__ = ["build_pair", "detections_difference", "import_release"]
+__all__ = ["DetectionMatch", "build_pair", "import_release", "match_detections"]
 
 
 def import_release(path: str) -> tuple[Any, Any]:
@@ -88,12 +90,23 @@ def build_pair(load_release: Any, make_meta_arch: Any, public_name: str, package
     return public, cfg, release, model
 
 
-def detections_difference(ref: Mapping[str, Any], got: Mapping[str, Any], top: int,
-                          atol: float) -> tuple[int, int, int, float, float]:
-    """(count ref, count got, how many of ref's ``top`` best detections ``got`` has with the
-    same label, boundaries within ``atol`` seconds and score within ``atol``, the largest score
-    and boundary differences of those matched). Matching, not sorting: the order and the
-    cut-off of near-equal scores depend on rounding."""
+class DetectionMatch(NamedTuple):
+    """One video's detections, the public code's (ref) against pytal's (got)."""
+    ref_count: int
+    got_count: int
+    checked: int            #: ref's best detections looked for (``top``, at most ref_count)
+    matched: int            #: of those, found in got with the same label, score and boundaries
+    first_unmatched: int    #: 1-based rank (by ref's score) of the best one not found; 0: none
+    first_unmatched_score: float
+    worst_score: float      #: largest |score| difference of the matched
+    worst_boundary: float   #: largest |boundary| difference (seconds) of the matched
+
+
+def match_detections(ref: Mapping[str, Any], got: Mapping[str, Any], top: int,
+                     atol: float) -> DetectionMatch:
+    """Look for each of ref's ``top`` best detections in ``got``: the same label, boundaries
+    within ``atol`` seconds and score within ``atol`` (the closest such one). Matching, not
+    sorting: the order and the cut-off of near-equal scores depend on rounding."""
     def rows(d):
         segs = torch.as_tensor(d["segments"], dtype=torch.float64).reshape(-1, 2)
         scores = torch.as_tensor(d["scores"], dtype=torch.float64).reshape(-1)
@@ -102,14 +115,17 @@ def detections_difference(ref: Mapping[str, Any], got: Mapping[str, Any], top: i
         return segs[order], scores[order], labels[order]
     s1, p1, l1 = rows(ref)
     s2, p2, l2 = rows(got)
-    matched, worst_score, worst_seg = 0, 0.0, 0.0
-    for i in range(min(top, len(p1))):
+    checked = min(top, len(p1))
+    matched, first, first_score, worst_score, worst_seg = 0, 0, float("nan"), 0.0, 0.0
+    for i in range(checked):
         seg_diff = (s2 - s1[i]).abs().amax(dim=1)
         score_diff = (p2 - p1[i]).abs()
         ok = (l2 == l1[i]) & (seg_diff <= atol) & (score_diff <= atol)
         if ok.any():
-            j = int(torch.nonzero(ok)[0])
+            j = int(torch.where(ok, torch.maximum(seg_diff, score_diff), math.inf).argmin())
             matched += 1
             worst_score = max(worst_score, float(score_diff[j]))
             worst_seg = max(worst_seg, float(seg_diff[j]))
-    return len(p1), len(p2), matched, worst_score, worst_seg
+        elif not first:
+            first, first_score = i + 1, float(p1[i])
+    return DetectionMatch(len(p1), len(p2), checked, matched, first, first_score, worst_score, worst_seg)

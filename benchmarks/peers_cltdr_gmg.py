@@ -43,7 +43,7 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 
-from benchmarks.cltdr_gmg_release import build_pair, detections_difference, import_release
+from benchmarks.cltdr_gmg_release import build_pair, import_release, match_detections
 from pytal.bench_harness import environment, load_average, time_interleaved
 
 PUBLIC_CONFIG = "thumos_i3d_focalloss"
@@ -214,10 +214,10 @@ def run(args: argparse.Namespace, load_release: Any, make_meta_arch: Any, root: 
     for name in times:
         print(summary(name, times[name], first[name], times["public"] if name != "public" else None))
     for name, pytal_model in (("pytal", model), ("pytal short form", short)):
-        diffs = [detections_difference(public_detect(release, v)(), pytal_detect(pytal_model, [v])()[0],
-                                       TOP, ATOL) for v in tests]
-        matched = sum(d[2] for d in diffs)
-        wanted = sum(min(TOP, d[0]) for d in diffs)
+        diffs = [match_detections(public_detect(release, v)(), pytal_detect(pytal_model, [v])()[0],
+                                  TOP, ATOL) for v in tests]
+        matched = sum(d.matched for d in diffs)
+        wanted = sum(d.checked for d in diffs)
         print(f"  outputs, {name}: {matched}/{wanted} of the public code's best {TOP} detections "
               f"per video matched (label, score and boundaries within {ATOL})"
               + ("" if name == "pytal" else "; the short form is not meant to match"))

@@ -26,6 +26,33 @@ def test_select_candidates_per_video_threshold_topk_and_mask():
     assert b.numel() == 0
 
 
+def _select_by_stable_sort(scores, valid, threshold, topk):
+    """select_candidates' documented result: per video, the ``topk`` best (step, class) entries,
+    equal scores by lower step then lower class, then those above ``threshold``."""
+    out = []
+    for v in range(scores.shape[0]):
+        flat = (scores[v] * valid[v, :, None]).reshape(-1)
+        order = torch.sort(flat, descending=True, stable=True).indices[:topk]
+        order = order[flat[order] > threshold]
+        out += [(v, int(i) // scores.shape[2], int(i) % scores.shape[2], float(flat[i])) for i in order]
+    return out
+
+
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_select_candidates_orders_equal_scores_by_step_then_class(device):
+    # saturated sigmoids: many scores exactly 1.0 (and a few other shared values); the top-k
+    # cut falls inside the block of 1.0s, so which of them are kept is decided by the order too
+    g = torch.Generator().manual_seed(0)
+    scores = torch.tensor([1.0, 0.75, 0.5, 0.0])[torch.randint(0, 4, (2, 300, 7), generator=g)]
+    valid = torch.ones(2, 300, dtype=torch.bool)
+    valid[1, 250:] = False
+    for topk in (100, 600, 2100):
+        b, t, c, s = select_candidates(scores.to(device), valid.to(device), threshold=0.6, topk=topk)
+        got = list(zip(b.tolist(), t.tolist(), c.tolist(), s.tolist()))
+        assert got == _select_by_stable_sort(scores, valid, 0.6, topk)
+    assert (scores == 1.0).sum() > 600
+
+
 def test_segments_and_seconds():
     segs = segments_from_offsets(torch.tensor([8.0, 0.0]), torch.tensor([[1.0, 2.0], [3.0, 0.5]]),
                                  torch.tensor([4.0, 1.0]))

@@ -57,3 +57,31 @@ def test_release_detections_are_candidates_and_differ_between_weights(checkpoint
             assert same.any() and float(score) <= float(cand["scores"][same].max()) + 1e-6
         duration = (n * 4 + 8) / 25.0
         assert (det["segments"] >= 0).all() and (det["segments"] <= duration + 1e-6).all()
+
+
+def test_saturated_scores_are_taken_by_step_then_class():
+    """Every score exactly 1.0 (saturated sigmoid): each level's candidates are its first
+    ``pre_nms_topk`` (step, class) entries in that order, and Soft-NMS's first pick of every
+    class is its earliest candidate, undecayed."""
+    x, mask = _batch(LENGTHS)
+    out = {}
+    for nms in ("none", "soft"):
+        torch.manual_seed(0)
+        cfg = _tiny("release")
+        cfg["eval"].update(pre_nms_topk=10, max_seg_num=200, nms_method=nms)
+        model = _build(cfg)
+        with torch.no_grad():
+            for head, bias in ((model.cls_head.classifier.conv, 20.0), (model.refine_head.logits.conv, 5.0)):
+                head.weight.zero_()
+                head.bias.fill_(bias)
+        model.eval()
+        with torch.no_grad():
+            out[nms] = model.detect(x, mask, _meta(LENGTHS))
+    levels = len(cfg["model"]["regression_range"])
+    for cand, det in zip(out["none"], out["soft"]):
+        assert (cand["scores"] == 1.0).all() and len(cand["scores"]) == 10 * levels
+        assert cand["labels"].tolist() == [0, 1, 2, 0, 1, 2, 0, 1, 2, 0] * levels
+        for c in range(3):
+            first = det["labels"].tolist().index(c)
+            assert float(det["scores"][first]) == 1.0
+            assert torch.equal(det["segments"][first], cand["segments"][c])

@@ -31,7 +31,10 @@ def select_candidates(scores: torch.Tensor, valid: torch.Tensor, *, threshold: f
         threshold: ``eval.pre_nms_thresh``.  topk: ``eval.pre_nms_topk`` (per video and level).
 
     Returns ``(b, t, c, score)``, each (K,): video, step, class and score of every kept entry,
-    grouped by video (ascending) and by descending score within a video.
+    grouped by video (ascending) and by descending score within a video. Equal scores (common
+    where a sigmoid saturates to exactly 1.0 in float32) are kept and ordered by lower step,
+    then lower class, on every device: Soft-NMS selects the first of equal scores, so this
+    order decides which of two overlapping tied candidates survives undecayed.
     """
     if scores.dim() != 3:
         raise ValueError(f"scores: expected shape (B, T, C), got {tuple(scores.shape)}")
@@ -45,11 +48,31 @@ def select_candidates(scores: torch.Tensor, valid: torch.Tensor, *, threshold: f
     if k == 0:
         empty = torch.zeros(0, dtype=torch.long, device=scores.device)
         return empty, empty, empty, scores.new_zeros(0)
-    top, idx = flat.topk(k, dim=1, sorted=True)
+    top, idx = _topk_ties_by_index(flat, k)
     keep = top > threshold
     b = torch.arange(batch, device=scores.device)[:, None].expand(batch, k)[keep]
     idx = idx[keep]
     return b, idx // classes, idx % classes, top[keep]
+
+
+def _topk_ties_by_index(flat: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per row of (B, N) ``flat``: the ``k`` largest values and their indices, sorted by
+    descending value and, among equal values, by ascending index (``topk`` leaves both the
+    order of equal values and which of them fill the last places unspecified). -> ((B, k), (B, k))."""
+    top, idx = flat.topk(min(k + 1, flat.shape[1]), dim=1, sorted=True)
+    if top.shape[1] > k:
+        cut_in_tie = (top[:, k - 1] == top[:, k]).nonzero().flatten().tolist()
+        top, idx = top[:, :k].clone(), idx[:, :k].clone()
+        for row in cut_in_tie:  # the k-th value continues past the cut: its lowest indices fill
+            kth = top[row, k - 1]
+            above = idx[row][top[row] > kth]
+            tied = (flat[row] == kth).nonzero().flatten()[:k - above.numel()]
+            idx[row] = torch.cat((above, tied))
+            top[row] = flat[row, idx[row]]
+    idx, by_index = idx.sort(dim=1)
+    top = top.gather(1, by_index)
+    order = top.argsort(dim=1, descending=True, stable=True)
+    return top.gather(1, order), idx.gather(1, order)
 
 
 def segments_from_offsets(positions: torch.Tensor, offsets: torch.Tensor, strides: torch.Tensor) -> torch.Tensor:
