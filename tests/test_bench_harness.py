@@ -1,11 +1,13 @@
 """pytal.bench_harness: interleaved timing and peak memory in a child process."""
 from __future__ import annotations
 
+import itertools
 import os
 import textwrap
 
 import pytest
 
+from pytal import bench_harness
 from pytal.bench_harness import environment, peak_memory_mib, time_interleaved
 
 
@@ -22,12 +24,22 @@ def test_time_interleaved_rotates_and_counts():
         assert len(t.cpu_samples) == len(t.samples)
 
 
-def test_time_interleaved_without_warmup_and_with_a_minimum_time():
+def _fake_perf_counter(step_s):
+    """A clock that advances ``step_s`` seconds at every reading, whatever the machine's load."""
+    readings = itertools.count()
+    return lambda: next(readings) * step_s
+
+
+@pytest.mark.parametrize("step_s, expected", [(1e-4, 7), (0.05, 1)])
+def test_time_interleaved_without_warmup_and_with_a_minimum_time(monkeypatch, step_s, expected):
+    # A slow clock reaches min_seconds before max_repeats (only the one wanted repeat runs); a
+    # fast one stops at max_repeats.
+    monkeypatch.setattr(bench_harness.time, "perf_counter", _fake_perf_counter(step_s))
     count = []
     timing = time_interleaved({"f": lambda: count.append(1)}, repeats=1, warmup=0,
                               min_seconds=0.02, max_repeats=7)["f"]
     assert timing.first is None
-    assert len(timing.samples) == len(count) == 7
+    assert len(timing.samples) == len(count) == expected
 
 
 def test_peak_memory_counts_the_call_not_the_inputs(tmp_path, monkeypatch):
