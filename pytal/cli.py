@@ -153,14 +153,12 @@ def gt_tiou_thresholds(gt: str, dataset: Optional[str]) -> list[float]:
 
 def _eval_checkpoint(args: argparse.Namespace) -> int:
     from pytal.io.jsonio import write_json
-    from pytal.engine import (VideoClassScores, build_dataset, detection_class_names,
-                              infer_dataset, load_model)
+    from pytal.engine import build_dataset, infer_with_config, load_model
     from pytal.evaluation import evaluate_model_detections, parse_tiou_thresholds
 
     model, cfg, names = load_model(args.ckpt, overrides=args.override)
     dataset = build_dataset(cfg, "val")
-    detections = infer_dataset(model, dataset, detection_class_names(cfg, names),
-                               class_scores=VideoClassScores.from_config(cfg.eval, names))
+    detections = infer_with_config(model, dataset, cfg, names)
     subset = cfg.dataset.val_subset
     thresholds = parse_tiou_thresholds(args.tiou) if args.tiou is not None else \
         list(cfg.eval.tiou_thresholds)
@@ -305,15 +303,12 @@ def run_infer(args: argparse.Namespace) -> int:
         from pytal.video_commands import run_infer_videos
         return run_infer_videos(args)
     from pytal.io.jsonio import write_json
-    from pytal.engine import (VideoClassScores, detection_class_names, feature_items,
-                              infer_dataset, load_model)
+    from pytal.engine import feature_items, infer_with_config, load_model
 
     model, cfg, names = load_model(args.ckpt, config=args.config, overrides=args.override,
                                    weights=args.weights)
     items = list(feature_items(args.features, cfg))
-    detections = infer_dataset(model, items, detection_class_names(cfg, names),
-                               batch_size=args.batch_size,
-                               class_scores=VideoClassScores.from_config(cfg.eval, names))
+    detections = infer_with_config(model, items, cfg, names, batch_size=args.batch_size)
     write_json(args.out, detections)
     count = sum(len(v) for v in detections["results"].values())
     print(f"pytal infer: {count} detections in {len(items)} video(s) -> {args.out}")

@@ -38,10 +38,9 @@ def _detect(model, items: list[dict[str, Any]], class_names: Sequence[str], devi
     ``feat_stride``, ``feat_num_frames``) with a model from ``load_model``: the engine batches
     them and calls the model protocol's ``predict`` (segments come back in seconds), then
     applies ``cfg.eval.ext_score_file`` when it is set."""
-    from pytal.engine import VideoClassScores, detection_class_names, infer_dataset
+    from pytal.engine import infer_with_config
 
-    return infer_dataset(model, items, detection_class_names(cfg, class_names), device=device,
-                         class_scores=VideoClassScores.from_config(cfg.eval, class_names))
+    return infer_with_config(model, items, cfg, class_names, device=device)
 
 
 def detect_in_videos(ckpt: str, videos: Sequence[str], out_dir: str, *,

@@ -20,11 +20,12 @@ from pytal.engine.data import build_dataset
 from pytal.engine.checkpoint import CHECKPOINT_FORMAT, atomic_save, load_checkpoint
 from pytal.engine.class_scores import VideoClassScores
 from pytal.engine.ema import ModelEMA
-from pytal.engine.inference import detections_json, infer_batches, infer_dataset
+from pytal.engine.inference import (detections_json, infer_batches, infer_dataset,
+                                    infer_with_config)
 from pytal.engine.loading import class_names_of, detection_class_names, feature_items, load_model
 from pytal.engine.schedule import WarmupCosine, build_scheduler
 from pytal.engine.trainer import Trainer, build_optimizer, param_groups, seed_everything
 
 __all__ = ["CHECKPOINT_FORMAT", "ModelEMA", "Trainer", "VideoClassScores", "WarmupCosine",
-           "atomic_save", "build_dataset", "build_scheduler", "class_names_of", "detection_class_names", "feature_items", "load_model", "detections_json", "infer_batches",
+           "atomic_save", "build_dataset", "build_scheduler", "class_names_of", "detection_class_names", "feature_items", "load_model", "detections_json", "infer_batches", "infer_with_config",
            "infer_dataset", "load_checkpoint", "param_groups", "seed_everything", "build_optimizer"]

@@ -11,9 +11,11 @@ from torch.utils.data import DataLoader, Dataset
 from pytal.data.batch import Batch
 from pytal.data.batching import collate
 from pytal.engine.class_scores import VideoClassScores
+from pytal.engine.loading import detection_class_names
 from pytal.engine.progress import progress_bar
 
-__all__ = ["DETECTIONS_VERSION", "detections_json", "infer_dataset", "infer_batches"]
+__all__ = ["DETECTIONS_VERSION", "detections_json", "infer_dataset", "infer_batches",
+           "infer_with_config"]
 
 DETECTIONS_VERSION = "pytal-1"
 
@@ -89,3 +91,16 @@ def infer_dataset(model: nn.Module, dataset: Dataset, class_names: Sequence[str]
     dets = infer_batches(model, loader, device=device, progress=progress, total=len(loader))
     detections = detections_json(dets, class_names)
     return detections if class_scores is None else class_scores.apply(detections)
+
+
+def infer_with_config(model: nn.Module, dataset: Dataset, cfg: Any, class_names: Sequence[str], *,
+                      class_scores: Optional[VideoClassScores] = None, **options: Any
+                      ) -> dict[str, Any]:
+    """:func:`infer_dataset` labelled as ``cfg`` (a :class:`~pytal.config.Config`) says: label
+    ids named by :func:`~pytal.engine.loading.detection_class_names` and combined with
+    ``eval.ext_score_file``'s class scores (``class_scores`` when the caller has read them
+    already, else read here). ``options``: :func:`infer_dataset`'s keyword arguments."""
+    if class_scores is None:
+        class_scores = VideoClassScores.from_config(cfg.eval, class_names)
+    return infer_dataset(model, dataset, detection_class_names(cfg, class_names),
+                         class_scores=class_scores, **options)

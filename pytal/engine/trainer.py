@@ -31,8 +31,7 @@ from pytal.engine.distributed import (all_gather_objects, barrier, broadcast_obj
                                       merge_detections, shard_indices)
 from pytal.engine.ema import ModelEMA
 from pytal.engine.class_scores import VideoClassScores
-from pytal.engine.inference import infer_dataset
-from pytal.engine.loading import detection_class_names
+from pytal.engine.inference import infer_with_config
 from pytal.engine.progress import progress_bar
 from pytal.engine.schedule import build_scheduler
 from pytal.video.manifest import extraction_settings
@@ -337,9 +336,8 @@ class Trainer:
         info, val = self.dist, self.val_set
         items = Subset(val, shard_indices(len(val), info.rank, info.world_size)) \
             if info.distributed else val
-        names = detection_class_names(self.cfg, val.class_names)
-        detections = infer_dataset(model, items, names, device=self.device, progress=self.progress,
-                                   class_scores=self.class_scores)
+        detections = infer_with_config(model, items, self.cfg, val.class_names, device=self.device,
+                                       progress=self.progress, class_scores=self.class_scores)
         if info.distributed:
             detections = merge_detections(all_gather_objects(detections))
         return self.evaluate_from(detections)
