@@ -3,7 +3,7 @@ time and detection mAP (average mAP over tIoU 0.3:0.7).
 
     python -m benchmarks.cltdr_gmg_synthetic [--root DIR] [--config cltdr_gmg_small]
         [--output RUN_DIR] [--override train.epochs=20 ...] [--layout THUMOS14.json]
-        [--stride-padding]
+        [--stride-padding] [--bf16]
 
 Writes (or reuses) ``pytal.data.synthetic.write_dataset(root, feat_dim=512, seed=0,
 layout=<thumos14.json>)``: the real THUMOS14 videos, durations, actions and classes with
@@ -11,9 +11,10 @@ synthetic features. Trains on subset ``validation`` (200 videos) with
 :class:`pytal.engine.Trainer`, evaluates once after the last epoch on ``test`` (210 videos)
 with :func:`pytal.evaluation.evaluate` (no checkpoint selection on the test subset), and
 prints the training time, the inference time of the test videos and the mAP table;
-``--stride-padding`` evaluates the same trained model a second time with
+``--stride-padding`` evaluates the same trained model again with
 ``model.inference_padding=stride`` (inputs padded to the stride multiple, not to
-``max_seq_len``).
+``max_seq_len``), ``--bf16`` with ``eval.amp=bf16`` (the forward under bfloat16 autocast), both
+flags also with the two together.
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--stride-padding", action="store_true",
                         help="also evaluate the trained model with model.inference_padding=stride "
                              "(inputs padded to the stride multiple, not max_seq_len)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="also evaluate the trained model with eval.amp=bf16 (bfloat16 autocast)")
     args = parser.parse_args(argv)
 
     from pytal.cli import format_result
@@ -93,17 +96,24 @@ def main(argv=None) -> dict:
     result = {"train_seconds": train_seconds, "infer_seconds": infer_seconds,
               "epochs": epochs, "metrics": metrics, "environment": environment(),
               "load_average_after": load_after}
-    if args.stride_padding:
-        model.inference_padding = "stride"
+    variants = [(padding, amp) for padding in ("max_seq_len", "stride") for amp in ("none", "bf16")
+                if (padding, amp) != ("max_seq_len", "none")
+                and (args.stride_padding or padding == "max_seq_len")
+                and (args.bf16 or amp == "none")]
+    for padding, amp in variants:
+        model.inference_padding = padding
+        name = ", ".join(([f"model.inference_padding={padding}"] if padding != "max_seq_len" else [])
+                         + ([f"eval.amp={amp}"] if amp != "none" else []))
         start = time.perf_counter()
-        detections = infer_dataset(model, val, val.class_names, progress=args.progress)
-        stride_seconds = time.perf_counter() - start
-        stride_metrics, _ = trainer.evaluate_from(detections)
-        print(f"\ninference with model.inference_padding=stride: {len(val)} test videos in "
-              f"{stride_seconds:.1f} s; average mAP {100 * stride_metrics['average_mAP']:.2f} vs "
-              f"{100 * metrics['average_mAP']:.2f} padded to max_seq_len")
-        print(format_result(stride_metrics, title="mAP on subset 'test', inference_padding=stride"))
-        result.update(stride_infer_seconds=stride_seconds, stride_metrics=stride_metrics)
+        detections = infer_dataset(model, val, val.class_names, progress=args.progress, amp=amp)
+        seconds = time.perf_counter() - start
+        variant_metrics, _ = trainer.evaluate_from(detections)
+        print(f"\ninference with {name}: {len(val)} test videos in {seconds:.1f} s; average mAP "
+              f"{100 * variant_metrics['average_mAP']:.2f} vs {100 * metrics['average_mAP']:.2f} "
+              f"padded to max_seq_len in float32")
+        print(format_result(variant_metrics, title=f"mAP on subset 'test', {name}"))
+        result.setdefault("variants", {})[name] = {"infer_seconds": seconds,
+                                                   "metrics": variant_metrics}
     if args.output:
         trainer.epoch = epochs
         from pytal.io.jsonio import write_json

@@ -20,16 +20,17 @@ T steps (no padding).
 
 * inference per video: the public model on one video (its only mode), pytal's ``detect`` on
   one video (``model.inference_padding`` ``max_seq_len``, the release-equivalent default, and
-  ``stride``, the short form), and with ``--batch K`` pytal on batches of K videos (time per
-  video = batch time / K);
+  ``stride``, the short form; each also under bfloat16 autocast, what ``eval.amp: bf16``
+  does), and with ``--batch K`` pytal on batches of K videos (time per video = batch time /
+  K);
 * a training step: forward, loss, backward, gradient clipping (L2 1.0) and an AdamW step.
 
 Each side is called once first on the first input (its first-call cost, printed apart), then
 once more untimed; the timed calls then take turns, one input at a time, the order rotated
 from input to input. Printed: the median (and best) per video and per step, the ratios (public
 / pytal), and whether the outputs agree: the public code's best 200 detections of each video
-found in pytal's (same label, score and boundaries within 1e-3) and the first step's losses
-(relative difference).
+found in pytal's (same label, score and boundaries within 1e-3; for the bfloat16 rows also
+within 0.05) and the first step's losses (relative difference).
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ import torch
 
 from benchmarks.cltdr_gmg_release import build_pair, import_release, match_detections
 from pytal.bench_harness import environment, load_average, time_interleaved
+from pytal.engine.amp import autocast_context
 
 PUBLIC_CONFIG = "thumos_i3d_focalloss"
 PACKAGED = "cltdr_gmg_thumos"
@@ -52,6 +54,8 @@ LAYOUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
                       "resources", "thumos14.json")
 META_KEYS = ("video_id", "fps", "duration", "feat_stride", "feat_num_frames")
 TOP, ATOL = 200, 1e-3
+#: score and boundary (seconds) tolerance of the bfloat16 rows' second agreement count
+BF16_ATOL = 0.05
 #: std of the noise added to the public model's initial weights: enough for the zero-initialised
 #: branches to count, small enough that the full-size model's scores stay below 1 (saturated
 #: scores tie, and the order of ties is rounding)
@@ -109,13 +113,15 @@ def stack(videos: Sequence[dict]) -> tuple[torch.Tensor, torch.Tensor]:
 
 # ------------------------------------------------------------------------------ the two sides
 
-def pytal_detect(model: torch.nn.Module, videos: Sequence[dict]) -> Callable[[], list[dict]]:
-    """pytal's inference on ``videos`` in one ``detect`` call."""
+def pytal_detect(model: torch.nn.Module, videos: Sequence[dict], amp: str = "none"
+                 ) -> Callable[[], list[dict]]:
+    """pytal's inference on ``videos`` in one ``detect`` call, under ``amp`` autocast (an
+    ``eval.amp`` value)."""
     x, mask = stack(videos)
     meta = [{k: v[k] for k in META_KEYS} for v in videos]
 
     def call() -> list[dict]:
-        with torch.no_grad():
+        with torch.no_grad(), autocast_context(amp, x.device, "eval.amp"):
             return model.detect(x, mask, meta)
     return call
 
@@ -207,20 +213,23 @@ def run(args: argparse.Namespace, load_release: Any, make_meta_arch: Any, root: 
 
     for m in (release, model, short):
         m.eval()
-    rounds = [{"pytal": pytal_detect(model, [v]), "pytal short form": pytal_detect(short, [v]),
+    sides = {"pytal": (model, "none"), "pytal short form": (short, "none"),
+             "pytal bf16": (model, "bf16"), "pytal short form bf16": (short, "bf16")}
+    rounds = [{**{name: pytal_detect(m, [v], amp) for name, (m, amp) in sides.items()},
                "public": public_detect(release, v)} for v in tests]
     times, first = timed_rounds(rounds)
     print("\ninference per video (detections of one video per call)")
     for name in times:
         print(summary(name, times[name], first[name], times["public"] if name != "public" else None))
-    for name, pytal_model in (("pytal", model), ("pytal short form", short)):
-        diffs = [match_detections(public_detect(release, v)(), pytal_detect(pytal_model, [v])()[0],
-                                  TOP, ATOL) for v in tests]
-        matched = sum(d.matched for d in diffs)
-        wanted = sum(d.checked for d in diffs)
-        print(f"  outputs, {name}: {matched}/{wanted} of the public code's best {TOP} detections "
-              f"per video matched (label, score and boundaries within {ATOL})"
-              + ("" if name == "pytal" else "; the short form is not meant to match"))
+    for name, (pytal_model, amp) in sides.items():
+        pairs = [(public_detect(release, v)(), pytal_detect(pytal_model, [v], amp)()[0])
+                 for v in tests]
+        wanted = sum(match_detections(ref, got, TOP, ATOL).checked for ref, got in pairs)
+        counts = [f"{sum(match_detections(ref, got, TOP, tol).matched for ref, got in pairs)}/"
+                  f"{wanted} within {tol}" for tol in ((ATOL,) if amp == "none" else (ATOL, BF16_ATOL))]
+        print(f"  outputs, {name}: of the public code's best {TOP} detections per video, "
+              f"{', '.join(counts)} (same label, score and boundaries)"
+              + ("" if name == "pytal" else "; not meant to match exactly"))
     if args.batch > 1:
         groups = [tests[i:i + args.batch] for i in range(0, len(tests), args.batch)]
         batch_rounds = [{"pytal batched": pytal_detect(model, g),

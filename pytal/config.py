@@ -197,7 +197,10 @@ class EvalConfig:
     only), max_seg_num: :func:`pytal.postprocess.batched_nms`. duration_thresh: segments not
     longer than that many feature steps are dropped. ext_score_file, ext_score_topk: external
     video-level class scores (ActivityNet) and how many of a video's best classes each take a
-    copy of its detections (:mod:`pytal.engine.class_scores`).
+    copy of its detections (:mod:`pytal.engine.class_scores`). amp: mixed precision of
+    inference, ``none``, ``bf16`` or ``fp16`` (CUDA only): the model's forward runs under
+    ``torch.autocast`` with that dtype (faster where the processor has bfloat16 / float16
+    matrix units; detections close to, not equal to, float32's).
     """
 
     SECTION: ClassVar[str] = "eval"
@@ -215,6 +218,7 @@ class EvalConfig:
     voting_thresh: float = 0.0
     ext_score_file: Optional[str] = None
     ext_score_topk: int = 2
+    amp: Literal["none", "bf16", "fp16"] = "none"
 
     def __post_init__(self) -> None:
         if self.tiou_thresholds is not None and (

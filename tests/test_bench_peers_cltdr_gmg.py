@@ -35,6 +35,8 @@ def test_pytal_side_on_a_tiny_model(tmp_path):
         both = peers.pytal_detect(model, tests)()
         assert [d["video_id"] for d in both] == [v["video_id"] for v in tests]
         assert one[0]["scores"].numel() > 0 and all(d["scores"].numel() > 0 for d in both)
+        half = peers.pytal_detect(model, tests[:1], "bf16")()
+        assert half[0]["scores"].dtype == torch.float32 and half[0]["scores"].numel() > 0
 
         model.train()
         full = peers.full_length_videos(cfg, 2, 40)

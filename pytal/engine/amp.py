@@ -1,5 +1,6 @@
-"""Mixed-precision training steps (``train.amp``): autocast for the forward pass, loss scaling
-for float16, gradient clipping on unscaled gradients, and the scaler's state for checkpoints.
+"""Mixed precision: the training steps (``train.amp``: autocast for the forward pass, loss
+scaling for float16, gradient clipping on unscaled gradients, and the scaler's state for
+checkpoints) and inference (``eval.amp``: autocast around ``model.predict``).
 
 ``none``: float32 throughout. ``bf16``: ``torch.autocast`` with bfloat16 on the model's device
 type (CPU or CUDA); bfloat16 has float32's exponent range, so no loss scaling. ``fp16``:
@@ -15,18 +16,34 @@ from typing import Any, ContextManager, Iterable, Mapping, Optional
 import torch
 from torch import nn
 
-__all__ = ["AMP_MODES", "MixedPrecision", "check_amp_mode"]
+__all__ = ["AMP_MODES", "MixedPrecision", "autocast_context", "check_amp_mode"]
 
-#: ``train.amp`` values and the autocast dtype of each.
+#: ``train.amp`` / ``eval.amp`` values and the autocast dtype of each.
 AMP_MODES: dict[str, Optional[torch.dtype]] = {"none": None, "bf16": torch.bfloat16,
                                                "fp16": torch.float16}
 
 
-def check_amp_mode(mode: Any) -> str:
-    """``mode`` when it is a ``train.amp`` value, else a ValueError naming the key."""
+def check_amp_mode(mode: Any, key: str = "train.amp") -> str:
+    """``mode`` when it is an ``AMP_MODES`` value, else a ValueError naming the config ``key``."""
     if not isinstance(mode, str) or mode not in AMP_MODES:
-        raise ValueError(f"config: train.amp must be one of {', '.join(AMP_MODES)}, got {mode!r}")
+        raise ValueError(f"config: {key} must be one of {', '.join(AMP_MODES)}, got {mode!r}")
     return mode
+
+
+def autocast_context(mode: str, device: torch.device | str, key: str = "train.amp"
+                     ) -> ContextManager:
+    """``torch.autocast`` on ``device``'s type with ``mode``'s dtype (an ``AMP_MODES`` value);
+    nothing for ``none``. ``fp16`` needs a CUDA device: elsewhere a ValueError naming the
+    config ``key``."""
+    check_amp_mode(mode, key)
+    device_type = torch.device(device).type
+    if mode == "fp16" and device_type != "cuda":
+        raise ValueError(f"config: {key}='fp16' needs a CUDA device (running on "
+                         f"{device_type}); allowed there: none, bf16")
+    dtype = AMP_MODES[mode]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=dtype)
 
 
 class MixedPrecision:
@@ -41,20 +58,15 @@ class MixedPrecision:
     """
 
     def __init__(self, mode: str, device: torch.device | str) -> None:
-        check_amp_mode(mode)
+        autocast_context(mode, device)              # checks the mode and the device
         self.device_type = torch.device(device).type
-        if mode == "fp16" and self.device_type != "cuda":
-            raise ValueError(f"config: train.amp='fp16' needs a CUDA device (training on "
-                             f"{self.device_type}); allowed there: none, bf16")
         self.mode = mode
         self.dtype = AMP_MODES[mode]
         self.scaler = torch.amp.GradScaler(self.device_type) if mode == "fp16" else None
 
     def autocast(self) -> ContextManager:
         """The forward pass's context: ``torch.autocast`` for bf16 / fp16, nothing for none."""
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=self.dtype)
+        return autocast_context(self.mode, self.device_type)
 
     def backward(self, loss: torch.Tensor) -> None:
         """``loss.backward()``, on the scaled loss for fp16."""

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from pytal.data.batch import Batch
 from pytal.data.batching import collate
+from pytal.engine.amp import autocast_context
 from pytal.engine.class_scores import VideoClassScores
 from pytal.engine.loading import detection_class_names
 from pytal.engine.progress import progress_bar
@@ -56,11 +57,14 @@ def detections_json(detections: Iterable[Mapping[str, Any]],
 @torch.no_grad()
 def infer_batches(model: nn.Module, batches: Iterable[Mapping[str, Any]], *,
                   device: torch.device | str = "cpu", progress: bool = False,
-                  total: Optional[int] = None) -> list[dict[str, Any]]:
+                  total: Optional[int] = None, amp: str = "none") -> list[dict[str, Any]]:
     """``model.predict`` over collated batches (``feats`` (B, C, T), ``masks`` (B, 1, T) and the
     metadata lists, as :func:`pytal.data.batching.collate` gives, or :class:`pytal.data.Batch`);
     returns one detection dict per video, on the CPU. The model is put in eval mode and
-    restored afterwards."""
+    restored afterwards. ``amp`` (an ``eval.amp`` value): ``predict`` runs under that autocast
+    (``fp16`` on a CPU fails here, before any batch)."""
+    autocast = functools.partial(autocast_context, amp, device, "eval.amp")
+    autocast()                                  # checks the mode and the device first
     was_training = model.training
     model.eval()
     out: list[dict[str, Any]] = []
@@ -70,7 +74,9 @@ def infer_batches(model: nn.Module, batches: Iterable[Mapping[str, Any]], *,
                 batch = Batch.from_collated(batch)
             batch = Batch(batch.feats.to(device), batch.masks.to(device),
                           metadata=batch.metadata)            # inference needs no ground truth
-            for det in model.predict(batch):
+            with autocast():
+                predicted = model.predict(batch)
+            for det in predicted:
                 out.append({k: (v.cpu() if isinstance(v, torch.Tensor) else v)
                             for k, v in det.items()})
     finally:
@@ -80,15 +86,17 @@ def infer_batches(model: nn.Module, batches: Iterable[Mapping[str, Any]], *,
 
 def infer_dataset(model: nn.Module, dataset: Dataset, class_names: Sequence[str], *,
                   batch_size: int = 1, num_workers: int = 0, device: torch.device | str = "cpu",
-                  progress: bool = False, class_scores: Optional[VideoClassScores] = None
-                  ) -> dict[str, Any]:
+                  progress: bool = False, class_scores: Optional[VideoClassScores] = None,
+                  amp: str = "none") -> dict[str, Any]:
     """Detect actions in every item of ``dataset`` (a :class:`~pytal.data.FeatureDataset` in
     evaluation mode, or anything yielding its item dicts) and return the detections JSON dict
     (:func:`detections_json`, segments in seconds), combined with external video-level
-    ``class_scores`` when given (``VideoClassScores.from_config(cfg.eval, class_names)``)."""
+    ``class_scores`` when given (``VideoClassScores.from_config(cfg.eval, class_names)``).
+    ``amp``: :func:`infer_batches`'s."""
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=functools.partial(collate))
-    dets = infer_batches(model, loader, device=device, progress=progress, total=len(loader))
+    dets = infer_batches(model, loader, device=device, progress=progress, total=len(loader),
+                         amp=amp)
     detections = detections_json(dets, class_names)
     return detections if class_scores is None else class_scores.apply(detections)
 
@@ -96,11 +104,12 @@ def infer_dataset(model: nn.Module, dataset: Dataset, class_names: Sequence[str]
 def infer_with_config(model: nn.Module, dataset: Dataset, cfg: Any, class_names: Sequence[str], *,
                       class_scores: Optional[VideoClassScores] = None, **options: Any
                       ) -> dict[str, Any]:
-    """:func:`infer_dataset` labelled as ``cfg`` (a :class:`~pytal.config.Config`) says: label
-    ids named by :func:`~pytal.engine.loading.detection_class_names` and combined with
+    """:func:`infer_dataset` as ``cfg`` (a :class:`~pytal.config.Config`) says: label ids named
+    by :func:`~pytal.engine.loading.detection_class_names`, combined with
     ``eval.ext_score_file``'s class scores (``class_scores`` when the caller has read them
-    already, else read here). ``options``: :func:`infer_dataset`'s keyword arguments."""
+    already, else read here), the forward in ``eval.amp`` precision. ``options``:
+    :func:`infer_dataset`'s other keyword arguments."""
     if class_scores is None:
         class_scores = VideoClassScores.from_config(cfg.eval, class_names)
     return infer_dataset(model, dataset, detection_class_names(cfg, class_names),
-                         class_scores=class_scores, **options)
+                         class_scores=class_scores, amp=cfg.eval.amp, **options)

@@ -43,6 +43,9 @@ class MaskedConv1D(nn.Module):
 
     Args:
         in_channels, out_channels, kernel_size, stride, groups, bias: as for ``nn.Conv1d``.
+        float32_output: under ``torch.autocast``, compute in float32 anyway (the input cast up,
+            autocast off for the convolution): for output layers whose values are ranked or
+            thresholded (a bfloat16 logit keeps 8 bits, so close scores would tie).
 
     Shapes:
         x (B, C_in, T), mask (B, 1, T) bool -> out (B, C_out, T_out), out_mask (B, 1, T_out) bool,
@@ -50,13 +53,14 @@ class MaskedConv1D(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 groups: int = 1, bias: bool = True) -> None:
+                 groups: int = 1, bias: bool = True, float32_output: bool = False) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size: expected an odd number, got {kernel_size}")
         if stride < 1:
             raise ValueError(f"stride: expected a positive integer, got {stride}")
         self.stride = stride
+        self.float32_output = float32_output
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride,
                               padding=kernel_size // 2, groups=groups, bias=bias)
         if bias:
@@ -68,7 +72,11 @@ class MaskedConv1D(nn.Module):
         if mask.shape != (x.shape[0], 1, x.shape[-1]):
             raise ValueError(f"mask: expected shape {(x.shape[0], 1, x.shape[-1])} (B, 1, T), "
                              f"got {tuple(mask.shape)}")
-        out = self.conv(x)
+        if self.float32_output and torch.is_autocast_enabled(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):
+                out = self.conv(x.float())
+        else:
+            out = self.conv(x)
         out_mask = mask if self.stride == 1 else downsample_mask(mask, self.stride, out.shape[-1])
         out = out * out_mask.to(out.dtype)
         return out, out_mask.bool()

@@ -32,7 +32,8 @@ class OffsetHead(nn.Module):
     channels, a per-level ``Scale`` and ReLU (non-negative logits, as the public code does).
 
     Submodules: ``tower``, ``offset``, ``scales.<l>``.
-    Output: L x (B, T_l, 2, K) (index 0 of dim 2: start side, 1: end side).
+    Output: L x (B, T_l, 2, K) (index 0 of dim 2: start side, 1: end side), float32 under
+    autocast too.
     """
 
     def __init__(self, input_dim: int, feat_dim: int, num_levels: int, num_bins: int, *,
@@ -43,7 +44,8 @@ class OffsetHead(nn.Module):
         self.num_levels = num_levels
         self.num_bins = num_bins
         self.tower = ConvTower(input_dim, feat_dim, num_layers - 1, kernel_size, with_ln)
-        self.offset = MaskedConv1D(self.tower.out_dim, 2 * (num_bins + 1), kernel_size)
+        self.offset = MaskedConv1D(self.tower.out_dim, 2 * (num_bins + 1), kernel_size,
+                                   float32_output=True)
         self.scales = nn.ModuleList(Scale() for _ in range(num_levels))
 
     def forward(self, feats: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -106,7 +108,8 @@ class RefineHead(nn.Module):
     (see ``refinement.refine_offsets``). Submodules: ``tower``, ``logits``, ``start_offset``,
     ``end_offset``.
 
-    Returns ``(refine_logits, start_offsets, end_offsets)``: lists of (B, num_classes, T_l).
+    Returns ``(refine_logits, start_offsets, end_offsets)``: lists of (B, num_classes, T_l),
+    float32 under autocast too.
     """
 
     def __init__(self, input_dim: int, feat_dim: int, num_classes: int, *, num_layers: int = 3,
@@ -114,9 +117,9 @@ class RefineHead(nn.Module):
         super().__init__()
         self.tower = ConvTower(input_dim, feat_dim, num_layers - 1, kernel_size, with_ln)
         d = self.tower.out_dim
-        self.logits = MaskedConv1D(d, num_classes, kernel_size)
-        self.start_offset = MaskedConv1D(d, num_classes, offset_kernel_size)
-        self.end_offset = MaskedConv1D(d, num_classes, offset_kernel_size)
+        self.logits = MaskedConv1D(d, num_classes, kernel_size, float32_output=True)
+        self.start_offset = MaskedConv1D(d, num_classes, offset_kernel_size, float32_output=True)
+        self.end_offset = MaskedConv1D(d, num_classes, offset_kernel_size, float32_output=True)
 
     def forward(self, feats: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]
                 ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:

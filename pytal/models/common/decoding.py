@@ -113,6 +113,9 @@ def check_metadata(metadata: Sequence[Mapping[str, Any]], batch: int, who: str) 
             raise ValueError(f"{who}: metadata[{i}]['fps'] must be > 0, got {meta['fps']}")
 
 
+_REDUCED = (torch.float16, torch.bfloat16)
+
+
 def detections_in_seconds(segments: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
                           videos: torch.Tensor, metadata: Sequence[Mapping[str, Any]],
                           protocol: Any) -> list[dict[str, Any]]:
@@ -128,8 +131,11 @@ def detections_in_seconds(segments: torch.Tensor, scores: torch.Tensor, labels: 
             code of ActionFormer and TriDet) and ``max_seg_num``.
 
     Returns B dicts ``{"video_id", "segments" (M, 2) seconds clipped to [0, duration],
-    "scores" (M,), "labels" (M,)}``, each sorted by score.
+    "scores" (M,), "labels" (M,)}``, each sorted by score; float16 / bfloat16 candidates (a
+    forward under autocast) come out float32.
     """
+    if segments.dtype in _REDUCED or scores.dtype in _REDUCED:
+        segments, scores = segments.float(), scores.float()
     if protocol.nms is not None:
         segments, scores, labels, videos = batched_nms(
             segments, scores, labels, videos, iou_threshold=protocol.iou_threshold,

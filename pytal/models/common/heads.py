@@ -89,7 +89,8 @@ class ClassificationHead(nn.Module):
         detach_input: stop gradients into the input features (the Trident boundary branches
             of the public code do this).
 
-    Submodules: ``tower``, ``classifier``. Output: L x (B, num_classes, T_l) logits.
+    Submodules: ``tower``, ``classifier``. Output: L x (B, num_classes, T_l) logits, float32
+    under autocast too.
     """
 
     def __init__(self, input_dim: int, feat_dim: int, num_classes: int, *, num_layers: int = 3,
@@ -100,7 +101,8 @@ class ClassificationHead(nn.Module):
             raise ValueError(f"num_layers: expected >= 1, got {num_layers}")
         self.detach_input = detach_input
         self.tower = ConvTower(input_dim, feat_dim, num_layers - 1, kernel_size, with_ln)
-        self.classifier = MaskedConv1D(self.tower.out_dim, num_classes, kernel_size)
+        self.classifier = MaskedConv1D(self.tower.out_dim, num_classes, kernel_size,
+                                       float32_output=True)
         nn.init.constant_(self.classifier.conv.bias, prior_bias(prior_prob))
         for c in empty_cls:
             if not 0 <= c < num_classes:
