@@ -3,7 +3,7 @@ step, same weights, same inputs, one process, calls interleaved.
 
     python -m benchmarks.peers_cltdr_gmg --release /path/to/CLTDR-GMG [--videos 8]
         [--train-steps 3] [--train-length T] [--input-dim 256] [--batch K] [--root DIR]
-        [--threads 1]
+        [--threads 1] [--profile T1,T2,...]
 
 The public code (github.com/LiQiang0307/CLTDR-GMG, never part of pytal) is a checkout given by
 ``--release`` whose ``libs/utils`` holds its compiled ``nms_1d_cpu``; without it the benchmark
@@ -23,7 +23,11 @@ T steps (no padding).
   ``stride``, the short form; each also under bfloat16 autocast, what ``eval.amp: bf16``
   does), and with ``--batch K`` pytal on batches of K videos (time per video = batch time /
   K);
-* a training step: forward, loss, backward, gradient clipping (L2 1.0) and an AdamW step.
+* a training step: forward, loss, backward, gradient clipping (L2 1.0) and an AdamW step;
+* with ``--profile``, where the time of one inference goes, for a random video of each given
+  length: the wall time inside each direct submodule of each model (pytal: encoder, neck,
+  decoupling modules, heads; the public code: its backbone, neck and heads) and the rest
+  (padding, decoding, NMS), median of 3 calls after a warm-up.
 
 Each side is called once first on the first input (its first-call cost, printed apart), then
 once more untimed; the timed calls then take turns, one input at a time, the order rotated
@@ -189,6 +193,51 @@ def summary(name: str, samples: Sequence[float], first: float, reference: Option
     return line
 
 
+def module_times(model: torch.nn.Module, call: Callable[[], object], repeats: int = 3
+                 ) -> tuple[float, dict[str, float]]:
+    """Median wall time (s) of ``call()`` and, per direct submodule of ``model``, the median
+    time spent inside it during one call (all its calls summed), after one warm-up call."""
+    spent: dict[str, float] = {}
+    entered: dict[str, float] = {}
+    handles = []
+    for name, child in model.named_children():
+        handles.append(child.register_forward_pre_hook(
+            lambda mod, args, n=name: entered.__setitem__(n, time.perf_counter())))
+        handles.append(child.register_forward_hook(
+            lambda mod, args, out, n=name: spent.__setitem__(
+                n, spent.get(n, 0.0) + time.perf_counter() - entered[n])))
+    totals, parts = [], []
+    try:
+        call()
+        for _ in range(repeats):
+            spent.clear()
+            start = time.perf_counter()
+            call()
+            totals.append(time.perf_counter() - start)
+            parts.append(dict(spent))
+    finally:
+        for h in handles:
+            h.remove()
+    names = list(parts[0])
+    return statistics.median(totals), {n: statistics.median(p.get(n, 0.0) for p in parts)
+                                       for n in names}
+
+
+def print_profile(lengths: Sequence[int], cfg: Any, sides: dict[str, tuple[torch.nn.Module, str]],
+                  release: torch.nn.Module) -> None:
+    print("\nwhere one inference's time goes (ms; median of 3; rest = padding, decoding, NMS)")
+    for length in lengths:
+        (video,) = full_length_videos(cfg, 1, length, seed=length)
+        calls = {name: (m, pytal_detect(m, [video], amp)) for name, (m, amp) in sides.items()}
+        calls["public"] = (release, public_detect(release, video))
+        print(f"  one video of {length} steps")
+        for name, (m, call) in calls.items():
+            total, parts = module_times(m, call)
+            shown = ", ".join(f"{n} {1e3 * t:.0f}" for n, t in parts.items() if t >= 5e-4)
+            print(f"    {name:<24} {1e3 * total:6.0f}: {shown}, rest "
+                  f"{1e3 * (total - sum(parts.values())):.0f}")
+
+
 # ------------------------------------------------------------------------------ main
 
 def run(args: argparse.Namespace, load_release: Any, make_meta_arch: Any, root: str) -> None:
@@ -230,6 +279,8 @@ def run(args: argparse.Namespace, load_release: Any, make_meta_arch: Any, root: 
         print(f"  outputs, {name}: of the public code's best {TOP} detections per video, "
               f"{', '.join(counts)} (same label, score and boundaries)"
               + ("" if name == "pytal" else "; not meant to match exactly"))
+    if args.profile:
+        print_profile(args.profile, cfg, sides, release)
     if args.batch > 1:
         groups = [tests[i:i + args.batch] for i in range(0, len(tests), args.batch)]
         batch_rounds = [{"pytal batched": pytal_detect(model, g),
@@ -261,6 +312,16 @@ def run(args: argparse.Namespace, load_release: Any, make_meta_arch: Any, root: 
           f"{abs(ref_loss - got_loss) / max(abs(ref_loss), 1e-12):.1e})")
 
 
+def _lengths(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated lengths >= 1, got {text!r}")
+    return values
+
+
 def _each(calls: Sequence[Callable[[], object]]) -> Callable[[], list]:
     return lambda: [c() for c in calls]
 
@@ -279,6 +340,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--root", default=None, help="synthetic data folder (default: a temporary one)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (%(default)s)")
+    parser.add_argument("--profile", type=_lengths, default=None, metavar="T1,T2,...",
+                        help="also print where one inference's time goes on videos of these lengths")
     args = parser.parse_args(argv)
     if args.videos < 1 or args.train_steps < 1 or args.batch < 1:
         parser.error("--videos, --train-steps and --batch must be >= 1")

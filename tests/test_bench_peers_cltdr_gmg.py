@@ -2,6 +2,9 @@
 pytal side (inputs, detect calls, training steps, interleaved timing) runs on a tiny model."""
 from __future__ import annotations
 
+import argparse
+
+import pytest
 import torch
 
 from benchmarks import peers_cltdr_gmg as peers
@@ -54,3 +57,21 @@ def test_pytal_side_on_a_tiny_model(tmp_path):
         assert "median" in line and "public/pytal" in line
     finally:
         torch.set_num_threads(threads)
+
+
+def test_module_times_split_one_call_by_submodule():
+    raw = _tiny("release")
+    cfg = config_from_dict(raw)
+    model = build_model(cfg).eval()
+    (video,) = peers.full_length_videos(cfg, 1, 48)
+    total, parts = peers.module_times(model, peers.pytal_detect(model, [video]), repeats=2)
+    assert {"encoder", "cls_head", "trident_head", "refine_head"} <= set(parts)
+    assert all(t >= 0 for t in parts.values()) and 0 < sum(parts.values()) <= total
+    assert not model.encoder._forward_hooks and not model.encoder._forward_pre_hooks  # removed
+
+
+def test_profile_lengths_are_parsed_and_checked():
+    assert peers._lengths("148,2304") == [148, 2304]
+    for bad in ("", "0", "a,3", "12,-1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="lengths >= 1"):
+            peers._lengths(bad)
