@@ -14,7 +14,7 @@ from pytal.config import ConfigError, load_config
 from pytal.data.batch import Batch
 from pytal.engine import infer_batches
 from pytal.models import build_model
-from pytal.nn import MaskedConv1D
+from pytal.nn import Float32Conv1d, Float32Conv2d, Float32Linear, MaskedConv1D
 
 
 def _batch(cfg, steps: int = 256, seed: int = 0) -> Batch:
@@ -76,15 +76,41 @@ def test_bf16_inference_is_close_to_float32(name):
     assert not torch.equal(a, b)                          # bfloat16 did round
 
 
-def test_cltdr_gmg_scores_under_bf16_are_not_bfloat16_rounded():
-    """Its output layers compute in float32, so close scores do not collapse onto the 8-bit
+@pytest.mark.parametrize("name", ["cltdr_gmg_small", "seqattnet_small", "talmts_small"])
+def test_scores_under_bf16_are_not_bfloat16_rounded(name):
+    """The output layers compute in float32, so close scores do not collapse onto the 8-bit
     mantissa grid of bfloat16."""
-    cfg = load_config("cltdr_gmg_small")
+    cfg = load_config(name)
     torch.manual_seed(0)
     (det,) = infer_batches(build_model(cfg), [_batch(cfg)], amp="bf16")
     scores = det["scores"]
     assert bool((scores != scores.bfloat16().float()).any())
     assert scores.unique().numel() > 0.9 * scores.numel()
+
+
+@pytest.mark.parametrize("layer, shape", [
+    (lambda: Float32Conv1d(8, 4, 3, padding=1), (2, 8, 10)),
+    (lambda: Float32Conv2d(8, 4, 1), (2, 8, 3, 5)),
+    (lambda: Float32Linear(8, 4), (2, 5, 8)),
+])
+def test_float32_layers_compute_in_float32_under_autocast(layer, shape):
+    torch.manual_seed(0)
+    f32 = layer()
+    parent = type(f32).__mro__[2]                         # the torch.nn class it extends
+    plain = parent(*_init_args(f32))
+    plain.load_state_dict(f32.state_dict())               # same parameter names and shapes
+    x = torch.randn(shape)
+    assert torch.equal(f32(x), plain(x))                  # no autocast: the parent unchanged
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, low = f32(x.bfloat16()), plain(x.bfloat16())
+    assert out.dtype == torch.float32 and low.dtype == torch.bfloat16
+    torch.testing.assert_close(out, plain(x.bfloat16().float()))
+
+
+def _init_args(layer):
+    if isinstance(layer, torch.nn.Linear):
+        return layer.in_features, layer.out_features
+    return layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, layer.padding
 
 
 def test_masked_conv_float32_output_under_autocast():

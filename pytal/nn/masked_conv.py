@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from pytal.nn.float32 import Float32Conv1d
+
 __all__ = ["MaskedConv1D", "downsample_mask", "valid_extent"]
 
 
@@ -43,8 +45,8 @@ class MaskedConv1D(nn.Module):
 
     Args:
         in_channels, out_channels, kernel_size, stride, groups, bias: as for ``nn.Conv1d``.
-        float32_output: under ``torch.autocast``, compute in float32 anyway (the input cast up,
-            autocast off for the convolution): for output layers whose values are ranked or
+        float32_output: under ``torch.autocast``, compute in float32 anyway (``self.conv`` is a
+            :class:`~pytal.nn.Float32Conv1d`): for output layers whose values are ranked or
             thresholded (a bfloat16 logit keeps 8 bits, so close scores would tie).
 
     Shapes:
@@ -60,8 +62,8 @@ class MaskedConv1D(nn.Module):
         if stride < 1:
             raise ValueError(f"stride: expected a positive integer, got {stride}")
         self.stride = stride
-        self.float32_output = float32_output
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, stride=stride,
+        conv = Float32Conv1d if float32_output else nn.Conv1d
+        self.conv = conv(in_channels, out_channels, kernel_size, stride=stride,
                               padding=kernel_size // 2, groups=groups, bias=bias)
         if bias:
             nn.init.zeros_(self.conv.bias)
@@ -72,11 +74,7 @@ class MaskedConv1D(nn.Module):
         if mask.shape != (x.shape[0], 1, x.shape[-1]):
             raise ValueError(f"mask: expected shape {(x.shape[0], 1, x.shape[-1])} (B, 1, T), "
                              f"got {tuple(mask.shape)}")
-        if self.float32_output and torch.is_autocast_enabled(x.device.type):
-            with torch.autocast(x.device.type, enabled=False):
-                out = self.conv(x.float())
-        else:
-            out = self.conv(x)
+        out = self.conv(x)
         out_mask = mask if self.stride == 1 else downsample_mask(mask, self.stride, out.shape[-1])
         out = out * out_mask.to(out.dtype)
         return out, out_mask.bool()

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pytal.models.seqattnet.boundary_matching import BoundaryMatching
+from pytal.nn import Float32Conv1d, Float32Conv2d, Float32Linear
 
 __all__ = ["BaseModule", "ProposalEvaluation", "SequentialHead", "TemporalAttention",
            "TemporalEvaluation"]
@@ -28,7 +29,7 @@ class TemporalEvaluation(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.start, self.end = (nn.Sequential(nn.Conv1d(dim, dim, 3, padding=1),
-                                              nn.ReLU(inplace=True), nn.Conv1d(dim, 1, 1))
+                                              nn.ReLU(inplace=True), Float32Conv1d(dim, 1, 1))
                                 for _ in range(2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -55,7 +56,7 @@ class ProposalEvaluation(nn.Module):
             nn.Conv2d(hidden_3d, hidden_2d, 1), nn.ReLU(inplace=True),
             nn.Conv2d(hidden_2d, hidden_2d, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(hidden_2d, hidden_2d, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden_2d, 2, 1))
+            Float32Conv2d(hidden_2d, 2, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.matching.fused_conv3d(self.conv1d(x), self.conv3d[0])  # (B, hidden_3d, D, T)
@@ -105,7 +106,7 @@ class SequentialHead(nn.Module):
                              f"got {activation!r}")
         self.attention = TemporalAttention(length)
         self.temporal = nn.Linear(length, 1)
-        self.content = nn.Linear(feat_dim, out_dim)
+        self.content = Float32Linear(feat_dim, out_dim)
         self.activation = activation
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,7 @@ from pytal.models.talmts.neck import (NUM_LEVELS, FrameSelfAttention, Pyramid,
                                       SpatialTemporalTransformer, frame_level_feature,
                                       refine_pyramid)
 from pytal.models.talmts.refinement import RefinementHead
+from pytal.nn import Float32Conv1d
 
 __all__ = ["TALMTS", "TALMTSStream", "level_strides"]
 
@@ -68,8 +69,8 @@ class TALMTSStream(nn.Module):
         self.to_loc = nn.Sequential(nn.Conv1d(c, c, 3, padding=1), nn.ReLU(inplace=True))
         self.to_cls = nn.Sequential(nn.Conv1d(2 * c if m.stt else c, c, 3, padding=1),
                                     nn.ReLU(inplace=True))
-        self.loc_head = nn.Conv1d(c, 2, 3, padding=1)
-        self.cls_head = nn.Conv1d(c, num_classes, 3, padding=1)
+        self.loc_head = Float32Conv1d(c, 2, 3, padding=1)          # float32 under autocast
+        self.cls_head = Float32Conv1d(c, num_classes, 3, padding=1)
         nn.init.constant_(self.cls_head.bias, prior_bias(m.cls_prior_prob))
         self.scales = nn.Parameter(torch.ones(NUM_LEVELS))
         self.refine = RefinementHead(c, c + (m.fsa_dim if m.fsa else 0), m.refine_dim,

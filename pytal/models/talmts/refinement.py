@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pytal.nn import Float32Conv1d
 from pytal.ops import boundary_pool
 
 __all__ = ["RefinementHead", "boundary_regions"]
@@ -46,9 +47,9 @@ class RefinementHead(nn.Module):
         self.loc_frame, self.cls_frame = proj(frame_channels), proj(frame_channels)
         self.loc_fuse = nn.Sequential(nn.Conv1d(4 * dim + channels, dim, 1), nn.ReLU(inplace=True))
         self.cls_fuse = nn.Sequential(nn.Conv1d(4 * dim + channels, dim, 1), nn.ReLU(inplace=True))
-        self.offsets = nn.Conv1d(dim, 2, 1)
-        self.quality = nn.Conv1d(dim, 1, 1)
-        self.classes = nn.Conv1d(dim, num_classes, 1)
+        self.offsets = Float32Conv1d(dim, 2, 1)                     # float32 under autocast
+        self.quality = Float32Conv1d(dim, 1, 1)
+        self.classes = Float32Conv1d(dim, num_classes, 1)
         nn.init.constant_(self.classes.bias, prior)
 
     def forward(self, f_loc: list[torch.Tensor], f_cls: list[torch.Tensor], f_a: torch.Tensor,
