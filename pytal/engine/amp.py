@@ -61,7 +61,6 @@ class MixedPrecision:
         autocast_context(mode, device)              # checks the mode and the device
         self.device_type = torch.device(device).type
         self.mode = mode
-        self.dtype = AMP_MODES[mode]
         self.scaler = torch.amp.GradScaler(self.device_type) if mode == "fp16" else None
 
     def autocast(self) -> ContextManager:

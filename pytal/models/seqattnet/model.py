@@ -200,8 +200,6 @@ class SeqAttNet(nn.Module):
                                            max_candidates=c.max_candidates)
         errors, cls_logp = self.run_heads(feats, base, video, props,
                                           [self.error_estimation, self.classification])
-        # decoding and NMS in float32 when the network ran under autocast
-        props, p, errors, cls_logp = (t.float() for t in (props, p, errors, cls_logp))
         corrected = (props + errors * T).sort(dim=1).values
         corrected = corrected.clamp(-0.5, T - 0.5)
         # back to each video's own grid (resizing with align_corners=False)
